@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from customer_mdm.config.kafka import KafkaSettings, kafka_settings
 from customer_mdm.config.reader import Issues, Section, load_yaml
 from customer_mdm.party import CANONICAL_COLUMNS, SOURCE_RECORD_ID
 
@@ -69,6 +70,7 @@ class PipelineConfig:
     lake_root: Path
     spark: SparkSettings
     sources: tuple[SourceConfig, ...]
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
     table_paths: Mapping[str, str] = field(default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -95,16 +97,17 @@ def load_config(conf_dir: str | Path | None = None, *, lake: str | Path | None =
     project_root = conf.parent
     raw = load_yaml(conf / "pipeline.yaml", issues) or {}
     top = Section(raw, file=str(conf / "pipeline.yaml"), prefix="", issues=issues)
-    top.allow_only(["lake_root", "spark", "tables"])
+    top.allow_only(["lake_root", "spark", "kafka", "tables"])
     lake_root = Path(lake) if lake is not None else Path(top.string("lake_root", "lake"))
     if not lake_root.is_absolute():
         lake_root = (Path.cwd() if lake is not None else project_root) / lake_root
     spark = _spark_settings(top.section("spark"))
+    kafka = kafka_settings(top.section("kafka"))
     table_paths = top.string_map("tables", {})
     sources = _load_sources(conf / "sources", issues)
     issues.raise_if_any()
     return PipelineConfig(conf_dir=conf, project_root=project_root, lake_root=lake_root.resolve(),
-                          spark=spark, sources=sources, table_paths=table_paths)
+                          spark=spark, sources=sources, kafka=kafka, table_paths=table_paths)
 
 
 def _spark_settings(s: Section) -> SparkSettings:
