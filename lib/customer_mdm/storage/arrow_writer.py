@@ -149,8 +149,7 @@ class DeltaRsArrowWriter(DataSourceArrowWriter):
         self.table_schema = _decode_schema(options["schema"])
         self.partition_by: list[str] = json.loads(options.get("partition_by", "[]"))
         self.data_schema = pa.schema([f for f in self.table_schema if f.name not in self.partition_by])
-        self.app_id = options.get("app_id") or None
-        self.app_version = int(options["app_version"]) if options.get("app_version") else None
+        self.app_txns: list[tuple[str, int]] = [(a, int(v)) for a, v in json.loads(options.get("app_txns", "[]"))]
         self.write_id = options["write_id"]
         self.overwrite = overwrite
 
@@ -192,22 +191,19 @@ class DeltaRsArrowWriter(DataSourceArrowWriter):
 
         files = [f for m in messages if isinstance(m, FilesWritten) for f in m.files]
         table = DeltaTable(self.root)
-        if self.app_id is not None and self.app_version is not None:
-            committed = table.transaction_version(self.app_id)
-            if committed is not None and committed >= self.app_version:
-                self._delete(files)
+        for app_id, version in self.app_txns:
+            committed = table.transaction_version(app_id)
+            if committed is not None and committed >= version:
+                self._delete(files)  # a concurrent writer committed this transaction first
                 return
-        if not files and self.app_id is None and not self.overwrite:
+        if not files and not self.app_txns and not self.overwrite:
             return
         now_ms = int(time.time() * 1000)
         adds: list[AddAction | RemoveAction] = [AddAction(f.path, f.size, f.partition_values, now_ms, True, f.stats)
                                                 for f in files]
-        txns = [Transaction(self.app_id, self.app_version)] \
-            if self.app_id is not None and self.app_version is not None else None
+        txns = [Transaction(app_id, version) for app_id, version in self.app_txns] or None
         metadata = {"mdm.write_id": self.write_id, "mdm.rows": str(sum(f.rows for f in files)),
                     "mdm.files": str(len(files))}
-        if self.app_id is not None:
-            metadata["mdm.app_id"] = self.app_id
         kill_point("delta_append:before_commit")
         table.create_write_transaction(
             adds, mode="overwrite" if self.overwrite else "append", schema=table.schema(),

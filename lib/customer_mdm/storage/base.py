@@ -128,9 +128,12 @@ class TableStore(ABC):
         """Rows appended by the commits in (after_version, up_to_version] of an append-only table."""
 
     @abstractmethod
-    def append(self, table: str, df: DataFrame, *, txn: AppTxn | None = None,
+    def append(self, table: str, df: DataFrame, *, txn: AppTxn | Sequence[AppTxn] | None = None,
                overwrite: bool = False) -> CommitResult:
-        """Distributed write of ``df`` committed as one transaction; skipped if ``txn`` was committed."""
+        """Distributed write of ``df`` committed as one transaction carrying every ``txn``.
+
+        Skipped when they were all committed before; refused when only some were.
+        """
 
     @abstractmethod
     def append_rows(self, table: str, rows: pa.Table | Sequence[Mapping[str, Any]], *,

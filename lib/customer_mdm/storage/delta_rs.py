@@ -36,11 +36,14 @@ _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping"}
 _MERGE_ATTEMPTS = 6
 
 
+def _txn_list(txn: AppTxn | Sequence[AppTxn] | None) -> list[AppTxn]:
+    if txn is None:
+        return []
+    return [txn] if isinstance(txn, AppTxn) else list(txn)
+
+
 def _txn_properties(txn: AppTxn | None, write_id: str) -> CommitProperties:
-    metadata = {"mdm.write_id": write_id}
-    if txn is not None:
-        metadata["mdm.app_id"] = txn.app_id
-    return CommitProperties(custom_metadata=metadata, max_commit_retries=20,
+    return CommitProperties(custom_metadata={"mdm.write_id": write_id}, max_commit_retries=20,
                             app_transactions=[Transaction(txn.app_id, txn.version)] if txn else None)
 
 
@@ -159,13 +162,18 @@ class DeltaRsStore(TableStore):
                 return entry
         return None
 
-    def append(self, table: str, df: DataFrame, *, txn: AppTxn | None = None,
+    def append(self, table: str, df: DataFrame, *, txn: AppTxn | Sequence[AppTxn] | None = None,
                overwrite: bool = False) -> CommitResult:
         started = time.monotonic()
         dt = self._open(table)
-        if self._already(table, txn):
-            log.info("append to %s skipped: transaction %s already committed", table, txn)
+        txns = _txn_list(txn)
+        done = [t for t in txns if self._already(table, t)]
+        if txns and len(done) == len(txns):
+            log.info("append to %s skipped: transaction(s) %s already committed", table, done)
             return CommitResult(table, None, 0, 0, skipped=True)
+        if done:
+            raise StorageError(f"append to {table}: transactions {done} are already committed but others are "
+                               "not; write only the uncommitted part")
         table_schema = self._arrow_schema(dt)
         check_same_columns(table, table_schema, spark_to_arrow(df.schema))
         write_id = str(uuid.uuid4())
@@ -173,8 +181,8 @@ class DeltaRsStore(TableStore):
             .option("path", self.path(table)).option("schema", encode_schema(table_schema)) \
             .option("partition_by", json.dumps(list(dt.metadata().partition_columns))) \
             .option("write_id", write_id)
-        if txn is not None:
-            writer = writer.option("app_id", txn.app_id).option("app_version", str(txn.version))
+        if txns:
+            writer = writer.option("app_txns", json.dumps([[t.app_id, t.version] for t in txns]))
         writer.save()
         entry = self._find_commit(table, write_id)
         if entry is None:

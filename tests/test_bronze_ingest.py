@@ -1,0 +1,165 @@
+"""Files -> bronze: raw values kept, audit columns, malformed rows flagged, each file exactly once."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from customer_mdm.config import load_config
+from customer_mdm.hops.batch import run_batch
+from customer_mdm.ops.runs import Run
+from customer_mdm.storage import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+COLUMNS = ["id", "name", "email", "updated"]
+
+
+def write_conf(root: Path) -> Path:
+    conf = root / "conf"
+    (conf / "sources").mkdir(parents=True)
+    (conf / "pipeline.yaml").write_text("lake_root: lake\nspark: {shuffle_partitions: 2}\n")
+    mapping = "{source_record_id: id, full_name: name, email: email, source_updated_at: updated}"
+    for name, fmt, ext in [("crm", "csv", "csv"), ("shop", "json", "jsonl"), ("billing", "parquet", "parquet")]:
+        options = '{header: "true", escape: "\\""}' if fmt == "csv" else "{}"
+        (conf / "sources" / f"{name}.yaml").write_text(
+            f"name: {name}\nformat: {fmt}\npath: landing/{name}/*.{ext}\noptions: {options}\n"
+            f"columns: {COLUMNS}\nmapping: {mapping}\n")
+    return conf
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_conf(tmp_path)
+    for name in ("crm", "shop", "billing"):
+        (tmp_path / "landing" / name).mkdir(parents=True)
+    return tmp_path
+
+
+def land_csv(project: Path, name: str, content: bytes) -> Path:
+    path = project / "landing" / "crm" / name
+    path.write_bytes(content)
+    return path
+
+
+def land_all(project: Path) -> None:
+    land_csv(project, "crm_1.csv",
+             b'id,name,email,updated\n1,"Smith, John",JOHN@X.COM ,2024-01-01\n2,Ann,,2024-01-02\n'
+             b'3,too,many,fields,here\n4,Caf\xe9 Bad,c@x.com,2024-01-03\n')
+    (project / "landing" / "shop" / "shop_1.jsonl").write_text(
+        '{"id": "s1", "name": "Bob", "email": "b@x.com", "updated": "2024-02-01", "ignored": 1}\n'
+        '{"id": 7, "name": "Num"}\n{not json\n')
+    pq.write_table(pa.table({"updated": ["2024-03-01"], "id": ["b1"], "name": ["CY"], "email": [None]}),
+                   project / "landing" / "billing" / "billing_1.parquet")
+
+
+def run(spark, project: Path, run_id: str):
+    config = load_config(project / "conf")
+    store = open_store(spark, config)
+    summary = run_batch(spark, store, config, Run(store, run_id, "batch_job", "batch", {}),
+                        sources=[s for s in config.sources])
+    return store, summary
+
+
+def bronze_values(store, table: str):
+    return store.read(table).select(*COLUMNS, "_raw_record", "_malformed_reason")
+
+
+def test_raw_values_audit_columns_and_malformed_rows(spark, project):
+    land_all(project)
+    store, summary = run(spark, project, "run-1")
+    crm = bronze_values(store, "bronze.crm")
+    expected = spark.createDataFrame([
+        ("1", "Smith, John", "JOHN@X.COM ", "2024-01-01", None, None),
+        ("2", "Ann", None, "2024-01-02", None, None),
+        ("3", "too", "many", "fields", "3,too,many,fields,here", "wrong number of fields or broken quoting"),
+        ("4", "Caf\ufffd Bad", "c@x.com", "2024-01-03", None, "bytes not valid in UTF-8 (replaced by U+FFFD)"),
+    ], crm.schema)
+    assert_df_equality(crm, expected, ignore_row_order=True)
+    shop = bronze_values(store, "bronze.shop").orderBy("id").collect()
+    assert [(r.id, r._malformed_reason) for r in shop] == [
+        (None, "not a valid JSON object"), ("7", None), ("s1", None)]
+    assert shop[0]._raw_record == "{not json"
+    billing = bronze_values(store, "bronze.billing").collect()
+    assert [(r.id, r.name, r.email) for r in billing] == [("b1", "CY", None)]
+
+    audit = store.read("bronze.crm").select("_ingest_run_id", "_source_system", "_source_file",
+                                             "_source_checksum", "_ingest_date").distinct().collect()
+    crm_file = project / "landing" / "crm" / "crm_1.csv"
+    assert len(audit) == 1
+    assert audit[0]._ingest_run_id == "run-1" and audit[0]._source_system == "crm"
+    assert audit[0]._source_file == str(crm_file)
+    assert audit[0]._source_checksum == hashlib.sha256(crm_file.read_bytes()).hexdigest()
+    assert {r.source: r.rows for r in summary.ingests} == {"crm": 4, "shop": 3, "billing": 1}
+
+
+def test_same_files_twice_leave_bronze_unchanged(spark, project):
+    land_all(project)
+    store, _ = run(spark, project, "run-1")
+    versions = {t: store.version(t) for t in ("bronze.crm", "bronze.shop", "bronze.billing")}
+    land_csv(project, "crm_1_copy.csv", (project / "landing" / "crm" / "crm_1.csv").read_bytes())
+    _, summary = run(spark, project, "run-2")
+    assert {t: store.version(t) for t in versions} == versions
+    assert sum(r.rows for r in summary.ingests) == 0
+    manifest = store.read("ops.file_manifest").where(F.col("run_id") == "run-2") \
+        .select("file_path", "status", "reason").collect()
+    reasons = {Path(r.file_path).name: (r.status, r.reason) for r in manifest}
+    assert reasons["crm_1.csv"] == ("skipped", "already in bronze")
+    assert reasons["crm_1_copy.csv"] == ("skipped", "same content as another file in this run")
+
+
+def test_new_file_lands_and_rejected_file_says_why(spark, project):
+    land_all(project)
+    store, _ = run(spark, project, "run-1")
+    land_csv(project, "crm_2.csv", b"id,name,email,updated\n9,Zed,z@x.com,2024-05-05\n")
+    land_csv(project, "crm_3.csv", b"id;name;mail\n1;a;b\n")
+    land_csv(project, "crm_4.csv", b"")
+    land_csv(project, "crm_5.csv", b"updated,email,name,id\n2024-06-06,r@x.com,Reordered,10\n")
+    _, summary = run(spark, project, "run-2")
+    crm = {r.source: r for r in summary.ingests}["crm"]
+    assert crm.rows == 2 and crm.count("ingested") == 2 and crm.count("rejected") == 2
+    rows = bronze_values(store, "bronze.crm").where(F.col("id").isin("9", "10")).orderBy("id").collect()
+    assert [(r.id, r.name, r.email) for r in rows] == [("10", "Reordered", "r@x.com"), ("9", "Zed", "z@x.com")]
+    manifest = {Path(r.file_path).name: r.reason for r in store.read("ops.file_manifest")
+                .where((F.col("run_id") == "run-2") & (F.col("status") == "rejected")).collect()}
+    assert manifest["crm_4.csv"] == "empty file (0 bytes)"
+    assert manifest["crm_3.csv"].startswith("columns do not match ")
+    assert "missing columns ['id', 'name', 'email', 'updated']" in manifest["crm_3.csv"]
+
+
+def run_job(project: Path, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **env_extra, "PYSPARK_PYTHON": sys.executable}
+    return subprocess.run([sys.executable, str(REPO / "jobs" / "batch_job.py"), "--conf", str(project / "conf"),
+                           "--quiet"], env=env, capture_output=True, text=True, timeout=300,
+                          start_new_session=True)
+
+
+@pytest.mark.slow
+def test_killed_between_bronze_commit_and_manifest_then_rerun_keeps_every_row_once(spark, project):
+    land_all(project)
+    killed = run_job(project, {"MDM_KILL_AT": "ingest:after_bronze_commit"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    rerun = run_job(project, {})
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    store = open_store(spark, load_config(project / "conf"))
+    for table, rows in [("bronze.crm", 4), ("bronze.shop", 3), ("bronze.billing", 1)]:
+        df = store.read(table)
+        assert df.count() == rows
+        assert df.select("_source_checksum", "_row_ref").distinct().count() == rows
+    manifest = store.read("ops.file_manifest").where(F.col("status") == "ingested") \
+        .select("source_system", "rows", "reason").collect()
+    assert sorted((r.source_system, r.rows) for r in manifest) == [("billing", 1), ("crm", 4), ("shop", 3)]
+    reasons = {r.source_system: r.reason for r in manifest}
+    # sources run in name order: billing was committed when the first run died, the others were not started
+    assert reasons["billing"].startswith("recovered: committed to bronze by an earlier run")
+    assert reasons["crm"] is None and reasons["shop"] is None
+    runs = store.read("ops.runs").select("status").collect()
+    assert sorted(r.status for r in runs) == ["RUNNING", "RUNNING", "SUCCEEDED"]
