@@ -92,7 +92,7 @@ def load_config(conf_dir: str | Path | None = None, *, lake: str | Path | None =
     conf = conf.resolve()
     issues = Issues()
     if not conf.is_dir():
-        issues.add(str(conf), "(folder)", "a configuration folder holding pipeline.yaml", "no such folder")
+        issues.add(str(conf), "(folder)", "a configuration folder holding pipeline.yaml", found="no such folder")
         issues.raise_if_any()
     project_root = conf.parent
     raw = load_yaml(conf / "pipeline.yaml", issues) or {}
@@ -126,11 +126,11 @@ def _spark_settings(s: Section) -> SparkSettings:
 
 def _load_sources(folder: Path, issues: Issues) -> tuple[SourceConfig, ...]:
     if not folder.is_dir():
-        issues.add(str(folder), "(folder)", "a folder of source YAML files", "no such folder")
+        issues.add(str(folder), "(folder)", "a folder of source YAML files", found="no such folder")
         return ()
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not files:
-        issues.add(str(folder), "(folder)", "at least one source YAML file", "no *.yaml file")
+        issues.add(str(folder), "(folder)", "at least one source YAML file", found="no *.yaml file")
     sources = []
     for file in files:
         data = load_yaml(file, issues)
@@ -156,10 +156,10 @@ def _source(s: Section, file: Path) -> SourceConfig | None:
     path = s.string("path", None)
     topic = s.string("topic", None)
     if fmt == "kafka" and topic is None:
-        s.problem("topic", "a Kafka topic name (required when format is kafka)", "nothing")
+        s.problem("topic", "a Kafka topic name (required when format is kafka)", found="nothing")
     if fmt in ("csv", "json", "parquet") and path is None:
         s.problem("path", f"a file glob such as data/landing/{name}/*.{fmt} (required when format is {fmt})",
-                  "nothing")
+                  found="nothing")
     columns = s.string_list("columns")
     mapping = s.string_map("mapping")
     for canonical, raw_column in mapping.items():
@@ -169,7 +169,7 @@ def _source(s: Section, file: Path) -> SourceConfig | None:
         if columns and raw_column not in columns:
             s.problem(f"mapping.{canonical}", f"a column listed under 'columns' {list(columns)}", raw_column)
     if mapping is not None and SOURCE_RECORD_ID not in mapping:
-        s.problem(f"mapping.{SOURCE_RECORD_ID}", "the source column holding the record's id", "nothing")
+        s.problem(f"mapping.{SOURCE_RECORD_ID}", "the source column holding the record's id", found="nothing")
     sequence = s.string("sequence_column", None)
     if sequence is not None and columns and sequence not in columns:
         s.problem("sequence_column", f"a column listed under 'columns' {list(columns)}", sequence)

@@ -24,8 +24,10 @@ class Issues:
     def __init__(self) -> None:
         self.items: list[ConfigIssue] = []
 
-    def add(self, file: str, key: str, expected: str, got: object = None) -> None:
-        self.items.append(ConfigIssue(file, key, expected, None if got is None else _show(got)))
+    def add(self, file: str, key: str, expected: str, got: object = None, *, found: str | None = None) -> None:
+        """``got`` is a value shown as written in YAML; ``found`` describes what was there in words."""
+        shown = found if found is not None else None if got is None else _show(got)
+        self.items.append(ConfigIssue(file, key, expected, shown))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -45,17 +47,17 @@ def _type_name(value: object) -> str:
 def load_yaml(path: Path, issues: Issues) -> dict[str, Any] | None:
     """Parses one YAML file into a mapping, or records why it cannot."""
     if not path.is_file():
-        issues.add(str(path), "(file)", "an existing YAML file", "no such file")
+        issues.add(str(path), "(file)", "an existing YAML file", found="no such file")
         return None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        issues.add(str(path), "(file)", "valid YAML", str(exc).replace("\n", " "))
+        issues.add(str(path), "(file)", "valid YAML", found=" ".join(str(exc).split()))
         return None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        issues.add(str(path), "(top level)", "a mapping of keys", _type_name(data))
+        issues.add(str(path), "(top level)", "a mapping of keys", found=_type_name(data))
         return None
     return data
 
@@ -75,20 +77,20 @@ class Section:
     def has(self, name: str) -> bool:
         return name in self.data
 
-    def problem(self, name: str, expected: str, got: object = None) -> None:
-        self.issues.add(self.file, self.key(name), expected, got)
+    def problem(self, name: str, expected: str, got: object = None, *, found: str | None = None) -> None:
+        self.issues.add(self.file, self.key(name), expected, got, found=found)
 
     def allow_only(self, names: Iterable[str]) -> None:
         allowed = set(names)
         for unknown in sorted(set(self.data) - allowed):
             self.issues.add(self.file, self.key(str(unknown)),
-                            f"one of the known keys {sorted(allowed)}", "an unknown key")
+                            f"one of the known keys {sorted(allowed)}", found="an unknown key")
 
     def _get(self, name: str, default: Any, expected: str) -> Any:
         if name in self.data and self.data[name] is not None:
             return self.data[name]
         if default is _MISSING:
-            self.problem(name, expected, "nothing (the key is required)")
+            self.problem(name, expected, found="nothing (the key is required)")
         return default
 
     def string(self, name: str, default: Any = _MISSING) -> Any:
@@ -96,7 +98,7 @@ class Section:
         if value is default:
             return value
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.problem(name, "a string", _type_name(value))
+            self.problem(name, "a string", found=_type_name(value))
             return default if default is not _MISSING else None
         return str(value)
 
@@ -139,7 +141,7 @@ class Section:
             return value
         if value not in options:
             self.problem(name, f"one of {options}", value)
-            return default if default is not _MISSING else options[0]
+            return default if default is not _MISSING else None
         return value
 
     def string_list(self, name: str, default: Any = _MISSING) -> Any:
@@ -167,10 +169,10 @@ class Section:
         value = self.data.get(name)
         if value is None:
             if required:
-                self.problem(name, "a mapping", "nothing (the key is required)")
+                self.problem(name, "a mapping", found="nothing (the key is required)")
             value = {}
         elif not isinstance(value, dict):
-            self.problem(name, "a mapping", _type_name(value))
+            self.problem(name, "a mapping", found=_type_name(value))
             value = {}
         return Section(value, file=self.file, prefix=self.key(name), issues=self.issues)
 
@@ -179,15 +181,15 @@ class Section:
         value = self.data.get(name)
         if value is None:
             if required:
-                self.problem(name, "a list of mappings", "nothing (the key is required)")
+                self.problem(name, "a list of mappings", found="nothing (the key is required)")
             return []
         if not isinstance(value, list):
-            self.problem(name, "a list of mappings", _type_name(value))
+            self.problem(name, "a list of mappings", found=_type_name(value))
             return []
         out = []
         for i, item in enumerate(value):
             if not isinstance(item, dict):
-                self.issues.add(self.file, f"{self.key(name)}[{i}]", "a mapping", _type_name(item))
+                self.issues.add(self.file, f"{self.key(name)}[{i}]", "a mapping", found=_type_name(item))
                 continue
             out.append(Section(item, file=self.file, prefix=f"{self.key(name)}[{i}]", issues=self.issues))
         return out
