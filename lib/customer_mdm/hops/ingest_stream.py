@@ -1,0 +1,288 @@
+"""Kafka -> bronze as a structured-streaming query, exactly once.
+
+Kafka offsets live only in the query's checkpoint. Every bronze commit
+carries the Delta application transaction (``stream:<source>``, batch id),
+so a micro-batch that reached bronze but not the checkpoint before a crash
+is skipped when Spark replays it. The app id comes from the configuration,
+not Spark's query id, so it survives restarts and a change of Kafka client.
+
+Each query runs on its own stream thread; ``run_queries`` supervises any
+number of them (later hops add theirs next to ingest, which never waits on
+them), records per-batch metrics to ``ops.stream_progress`` and stops them
+gracefully: the micro-batch in flight finishes, the next one never starts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import (BooleanType, DoubleType, LongType, StringType, StructField, StructType,
+                               TimestampType)
+
+from customer_mdm.bronze import kafka as bronze_kafka
+from customer_mdm.bronze.audit import PARTITION_COLUMNS
+from customer_mdm.config import PipelineConfig, SourceConfig
+from customer_mdm.errors import MdmError
+from customer_mdm.ops.faults import kill_point
+from customer_mdm.sources.kafka import read_kafka_stream
+from customer_mdm.storage import AppTxn, TableStore
+
+log = logging.getLogger(__name__)
+
+Trigger = float | Literal["available-now"]
+
+STREAM_PROGRESS = "ops.stream_progress"
+STREAM_PROGRESS_SCHEMA = StructType([
+    StructField("query", StringType()),
+    StructField("source", StringType()),
+    StructField("run_id", StringType()),
+    StructField("batch_id", LongType()),
+    StructField("input_rows", LongType()),
+    StructField("bronze_rows", LongType()),
+    StructField("skipped", BooleanType()),
+    StructField("input_rows_per_second", DoubleType()),
+    StructField("processed_rows_per_second", DoubleType()),
+    StructField("batch_duration_ms", LongType()),
+    StructField("start_offsets", StringType()),
+    StructField("end_offsets", StringType()),
+    StructField("latest_offsets", StringType()),
+    StructField("consumer_lag", StringType()),
+    StructField("total_lag", LongType()),
+    StructField("min_kafka_timestamp", TimestampType()),
+    StructField("max_kafka_timestamp", TimestampType()),
+    StructField("bronze_version", LongType()),
+    StructField("committed_at", TimestampType()),
+    StructField("recorded_at", TimestampType()),
+])
+
+
+class StopRequested(MdmError):
+    """Raised into a micro-batch that would start after a graceful stop began; nothing of it is written."""
+
+
+class BatchGate:
+    """Lets a stop request wait for the micro-batch in flight and turn away the next one."""
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._busy = False
+        self._closed = False
+
+    @contextmanager
+    def batch(self, name: str) -> Iterator[None]:
+        with self._state:
+            if self._closed:
+                raise StopRequested(f"{name}: stop requested; this batch runs again on restart")
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._state:
+                self._busy = False
+                self._state.notify_all()
+
+    def close(self) -> None:
+        """Blocks until no batch is in flight; every later batch raises StopRequested."""
+        with self._state:
+            self._closed = True
+            self._state.wait_for(lambda: not self._busy)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What the foreachBatch function knows about one micro-batch; Spark's progress adds the rest."""
+
+    rows: int
+    version: int | None
+    skipped: bool
+    min_kafka_timestamp: dt.datetime | None
+    max_kafka_timestamp: dt.datetime | None
+    committed_at: dt.datetime
+
+
+class BronzeBatchWriter:
+    """The foreachBatch function: one micro-batch -> one bronze commit carrying (app id, batch id)."""
+
+    def __init__(self, store: TableStore, source: SourceConfig, *, query_name: str, run_id: str):
+        self.store = store
+        self.source = source
+        self.query_name = query_name
+        self.run_id = run_id
+        self.app_id = ingest_app_id(source)
+        self.gate = BatchGate()
+        self.outcomes: dict[int, BatchOutcome] = {}
+        self.rows_written = self.batches_written = self.batches_skipped = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, records: DataFrame, batch_id: int) -> None:
+        with self.gate.batch(self.query_name):
+            started = time.monotonic()
+            seen = Observation(f"{self.query_name}-{batch_id}")
+            observed = records.observe(seen, F.min("timestamp").alias("min_ts"), F.max("timestamp").alias("max_ts"))
+            bronze = bronze_kafka.to_bronze(observed, run_id=self.run_id, source_system=self.source.name)
+            result = self.store.append(self.source.bronze_table, bronze, txn=AppTxn(self.app_id, batch_id))
+            kill_point("stream_ingest:after_bronze_commit")
+            stats: Mapping[str, Any] = {} if result.skipped else seen.get
+            outcome = BatchOutcome(rows=result.rows, version=result.version, skipped=result.skipped,
+                                   min_kafka_timestamp=_utc(stats.get("min_ts")),
+                                   max_kafka_timestamp=_utc(stats.get("max_ts")),
+                                   committed_at=dt.datetime.now(dt.timezone.utc))
+            with self._lock:
+                self.outcomes[batch_id] = outcome
+                self.rows_written += result.rows
+                self.batches_written += not result.skipped
+                self.batches_skipped += result.skipped
+            if result.skipped:
+                log.info("%s batch %d: already in %s (transaction %s), skipped", self.query_name, batch_id,
+                         self.source.bronze_table, self.app_id)
+            else:
+                log.info("%s batch %d: %d rows -> %s version %s in %.1fs", self.query_name, batch_id,
+                         result.rows, self.source.bronze_table, result.version, time.monotonic() - started)
+
+    def take_outcome(self, batch_id: int) -> BatchOutcome | None:
+        with self._lock:
+            return self.outcomes.pop(batch_id, None)
+
+
+def kafka_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[SourceConfig]:
+    """The Kafka sources to stream: all of them, or those named (which must exist and be Kafka sources)."""
+    if not names:
+        chosen = [s for s in config.sources if s.format == "kafka"]
+        if not chosen:
+            raise MdmError(f"no Kafka source in {config.conf_dir / 'sources'} (a source with format: kafka)")
+        return chosen
+    chosen = [config.source(n) for n in names]
+    files = [s.name for s in chosen if s.format != "kafka"]
+    if files:
+        raise MdmError(f"sources {files} are file sources: run them with jobs/batch_job.py")
+    return chosen
+
+
+def ingest_app_id(source: SourceConfig) -> str:
+    """The Delta app id of a source's stream: stable across restarts, clients and Spark query ids."""
+    return f"stream:{source.name}"
+
+
+@dataclass
+class IngestQuery:
+    """A running ingest query with what stopping it gracefully and recording its progress need."""
+
+    source: SourceConfig
+    query: StreamingQuery
+    writer: BronzeBatchWriter
+    store: TableStore
+    recorded_through: int = -1
+
+    @property
+    def name(self) -> str:
+        return self.writer.query_name
+
+    def stop_gracefully(self) -> None:
+        if self.query.isActive:
+            log.info("%s: stopping after the batch in flight", self.name)
+            self.writer.gate.close()
+            self.query.stop()
+
+    def record_progress(self) -> int:
+        """Appends one ops.stream_progress row per micro-batch finished since the last call."""
+        rows = []
+        for progress in self.query.recentProgress:
+            batch_id = int(progress["batchId"])
+            if batch_id <= self.recorded_through:
+                continue
+            outcome = self.writer.take_outcome(batch_id)
+            if outcome is not None:
+                rows.append(_progress_row(self, progress, outcome))
+                self.recorded_through = batch_id
+        if rows:
+            self.store.append_rows(STREAM_PROGRESS, rows)
+        return len(rows)
+
+
+def _progress_row(ingest: IngestQuery, progress: Mapping[str, Any], outcome: BatchOutcome) -> dict[str, Any]:
+    source = progress["sources"][0]
+    start, end, latest = (_offsets(source[k]) for k in ("startOffset", "endOffset", "latestOffset"))
+    lag = {topic: {p: max(0, latest.get(topic, {}).get(p, o) - o) for p, o in parts.items()}
+           for topic, parts in end.items()}
+    return {
+        "query": ingest.name, "source": ingest.source.name, "run_id": ingest.writer.run_id,
+        "batch_id": int(progress["batchId"]), "input_rows": int(progress["numInputRows"]),
+        "bronze_rows": outcome.rows, "skipped": outcome.skipped,
+        "input_rows_per_second": float(progress["inputRowsPerSecond"] or 0.0),
+        "processed_rows_per_second": float(progress["processedRowsPerSecond"] or 0.0),
+        "batch_duration_ms": int(progress["batchDuration"]),
+        "start_offsets": json.dumps(start), "end_offsets": json.dumps(end), "latest_offsets": json.dumps(latest),
+        "consumer_lag": json.dumps(lag), "total_lag": sum(v for parts in lag.values() for v in parts.values()),
+        "min_kafka_timestamp": outcome.min_kafka_timestamp, "max_kafka_timestamp": outcome.max_kafka_timestamp,
+        "bronze_version": outcome.version, "committed_at": outcome.committed_at,
+        "recorded_at": dt.datetime.now(dt.timezone.utc),
+    }
+
+
+def _offsets(text: str | None) -> dict[str, dict[str, int]]:
+    parsed = json.loads(text) if text else None
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Spark hands back naive datetimes in the session time zone, which build_session sets to UTC."""
+    return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+def start_ingest(spark: SparkSession, store: TableStore, config: PipelineConfig, source: SourceConfig, *,
+                 checkpoint_root: Path, trigger: Trigger, run_id: str) -> IngestQuery:
+    """Ensures the tables, then starts the Kafka -> bronze query of one source (returns at once)."""
+    if source.format != "kafka" or source.topic is None:
+        raise MdmError(f"source {source.name} ({source.file}) is not a Kafka source")
+    store.ensure_table(source.bronze_table, bronze_kafka.BRONZE_KAFKA_SCHEMA, partition_by=PARTITION_COLUMNS)
+    store.ensure_table(STREAM_PROGRESS, STREAM_PROGRESS_SCHEMA)
+    query_name = f"ingest_{source.name}"
+    writer = BronzeBatchWriter(store, source, query_name=query_name, run_id=run_id)
+    checkpoint = checkpoint_root / "ingest" / source.name
+    stream = read_kafka_stream(spark, config.kafka, topics=[source.topic]).writeStream \
+        .queryName(query_name).option("checkpointLocation", str(checkpoint)).foreachBatch(writer)
+    if trigger == "available-now":
+        stream = stream.trigger(availableNow=True)
+    else:
+        stream = stream.trigger(processingTime=f"{round(trigger * 1000)} milliseconds")
+    query = stream.start()
+    log.info("%s: started, topic %s -> %s (checkpoint %s, trigger %s, client %s)", query_name, source.topic,
+             source.bronze_table, checkpoint, trigger, config.kafka.client)
+    return IngestQuery(source=source, query=query, writer=writer, store=store)
+
+
+def run_queries(queries: Sequence[IngestQuery], *, stop: threading.Event, progress_every: float = 10.0,
+                poll_seconds: float = 0.5) -> None:
+    """Runs until ``stop`` is set, every query has finished (available-now) or one fails.
+
+    A failure stops the others gracefully and is raised; progress rows are
+    flushed every ``progress_every`` seconds and once more at the end.
+    """
+    last_recorded = time.monotonic()
+    failed: IngestQuery | None = None
+    while not stop.is_set():
+        failed = next((q for q in queries if not q.query.isActive and q.query.exception() is not None), None)
+        if failed is not None or not any(q.query.isActive for q in queries):
+            break
+        if time.monotonic() - last_recorded >= progress_every:
+            for q in queries:
+                q.record_progress()
+            last_recorded = time.monotonic()
+        stop.wait(poll_seconds)
+    for q in queries:
+        q.stop_gracefully()
+    for q in queries:
+        q.record_progress()
+    if failed is not None and not stop.is_set():
+        raise MdmError(f"{failed.name} failed: {failed.query.exception()}")
