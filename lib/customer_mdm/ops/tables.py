@@ -1,7 +1,8 @@
 """Schemas of the operational tables under ops.*; each job ensures the ones it writes."""
 from __future__ import annotations
 
-from pyspark.sql.types import LongType, MapType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import (BinaryType, DoubleType, IntegerType, LongType, MapType, StringType, StructField,
+                               StructType, TimestampType)
 
 RUNS = "ops.runs"
 FILE_MANIFEST = "ops.file_manifest"
@@ -33,5 +34,35 @@ FILE_MANIFEST_SCHEMA = StructType([
     StructField("rows", LongType()),
     StructField("malformed_rows", LongType()),
     StructField("bronze_version", LongType()),
+    StructField("recorded_at", TimestampType()),
+])
+
+DEAD_LETTER = "ops.dead_letter"
+DQ_METRICS = "ops.dq_metrics"
+
+DEAD_LETTER_SCHEMA = StructType([
+    StructField("source_system", StringType()),
+    StructField("run_id", StringType()),
+    StructField("kafka_topic", StringType()),
+    StructField("kafka_partition", IntegerType()),
+    StructField("kafka_offset", LongType()),
+    StructField("kafka_timestamp", TimestampType()),
+    StructField("key", BinaryType()),
+    StructField("value", BinaryType()),
+    StructField("error", StringType()),
+    StructField("bronze_version", LongType()),
+    StructField("recorded_at", TimestampType()),
+])
+
+DQ_METRICS_SCHEMA = StructType([
+    StructField("run_id", StringType()),
+    StructField("source_system", StringType()),
+    StructField("rule", StringType()),
+    StructField("type", StringType()),
+    StructField("column", StringType()),
+    StructField("action", StringType()),
+    StructField("rows_checked", LongType()),
+    StructField("rows_failed", LongType()),
+    StructField("pass_rate", DoubleType()),
     StructField("recorded_at", TimestampType()),
 ])
