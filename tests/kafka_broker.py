@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.producer.future import RecordMetadata
 
 from customer_mdm.embedded_kafka import EmbeddedBroker, start_broker, stop_broker
 
@@ -49,17 +50,17 @@ def create_topic(bootstrap_servers: str, name: str, partitions: int) -> None:
 
 
 @pytest.fixture
-def produce(kafka_broker: EmbeddedBroker) -> Callable[..., list[tuple[int, int]]]:
-    """``produce(topic, [(key, value), ...], partition=None, headers=())`` -> (partition, offset) per record."""
+def produce(kafka_broker: EmbeddedBroker) -> Callable[..., list[RecordMetadata]]:
+    """``produce(topic, [(key, value), ...], partition=None, headers=())``: waits for every acknowledgement."""
 
     def send(topic: str, records: Sequence[Record], *, partition: int | None = None,
-             headers: Sequence[tuple[str, bytes]] = ()) -> list[tuple[int, int]]:
+             headers: Sequence[tuple[str, bytes]] = ()) -> list[RecordMetadata]:
         producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all", linger_ms=5)
         try:
             futures = [producer.send(topic, key=key, value=value, partition=partition, headers=list(headers))
                        for key, value in records]
             producer.flush()
-            return [(meta.partition, meta.offset) for meta in (f.get(timeout=10) for f in futures)]
+            return [future.get(timeout=10) for future in futures]
         finally:
             producer.close()
 

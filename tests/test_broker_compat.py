@@ -10,13 +10,14 @@ from collections.abc import Callable
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from customer_mdm.embedded_kafka import EmbeddedBroker, running_broker
 
 pytest_plugins = ("kafka_broker",)
 NewTopic = Callable[..., str]
-Produce = Callable[..., list[tuple[int, int]]]
+Produce = Callable[..., list[RecordMetadata]]
 
 
 def _consumer(broker: EmbeddedBroker, **config: object) -> KafkaConsumer:
@@ -52,9 +53,8 @@ def test_admin_creates_topic_with_partitions(kafka_broker: EmbeddedBroker, new_t
 def test_keyed_records_land_in_one_partition_in_order(new_topic: NewTopic, produce: Produce) -> None:
     topic = new_topic(partitions=3)
     placed = produce(topic, [(b"customer-7", b"v%d" % i) for i in range(5)] + [(b"customer-8", b"w")])
-    partitions = {p for p, _ in placed[:5]}
-    assert len(partitions) == 1
-    assert [offset for _, offset in placed[:5]] == [0, 1, 2, 3, 4]
+    assert len({m.partition for m in placed[:5]}) == 1
+    assert [m.offset for m in placed[:5]] == [0, 1, 2, 3, 4]
 
 
 def test_end_offsets_and_seek(kafka_broker: EmbeddedBroker, new_topic: NewTopic, produce: Produce) -> None:
