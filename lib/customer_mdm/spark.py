@@ -33,6 +33,7 @@ def build_session(settings: SparkSettings) -> SparkSession:
         "spark.ui.showConsoleProgress": "false",
         "spark.python.worker.reuse": "true",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=warn",
+        "spark.sql.debug.maxToStringFields": "500",
     }
     for key, value in {**defaults, **settings.conf}.items():
         builder = builder.config(key, value)
