@@ -64,10 +64,11 @@ def typo(text: str, bits: int) -> str:
             return text
         at = letters[(bits >> 2) % len(letters)]
     original = text[at]
-    near = _NEIGHBOURS.get(original.lower(), "aeiou".replace(original.lower(), ""))
+    near = _NEIGHBOURS.get(original.lower()) or "aeiou"   # letters off the QWERTY rows (é, ñ): a vowel
     slip = near[(bits >> 20) % len(near)]
-    slip = slip.upper() if original.isupper() else slip
-    operation = bits % 4
+    if original.isupper():
+        slip = slip.upper()
+    operation = bits & 3
     if operation == 0:
         return text[:at + 1] + slip + text[at + 1:]
     if operation == 1 and len(text) > 1:
