@@ -1,0 +1,144 @@
+"""Candidate pairs from blocking rules: union over rules, deduplicated, canonical order, capped blocks.
+
+A rule is a list of Spark SQL expressions over silver.party columns; records
+that agree on all of them (none null) form a block and every two records of
+a block are a candidate pair. A pair is written once, left key < right key by
+(source_system, source_record_id), and carries the first rule (in config
+order) that found it. A block larger than ``max_block_size`` would swamp the
+job (n^2 pairs) and is skipped: its pairs are not generated and it is
+reported instead.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+from pyspark.errors import AnalysisException, ParseException
+
+from customer_mdm.config.matching import BlockingRule, BlockingSpec, MatchingConfig
+from customer_mdm.errors import ConfigIssue
+
+RID = "_rid"
+L_RID, R_RID = "l_rid", "r_rid"
+KEY_COLUMNS = ("source_system", "source_record_id")
+_SEPARATOR = "\u001f"  # sorts below every printable character, so string order = (system, id) order
+
+
+def record_id(source_system: Column, source_record_id: Column) -> Column:
+    """One string key per record whose order is the order of (source_system, source_record_id)."""
+    return F.concat_ws(_SEPARATOR, source_system, source_record_id)
+
+
+def with_record_id(records: DataFrame) -> DataFrame:
+    return records.withColumn(RID, record_id(F.col(KEY_COLUMNS[0]), F.col(KEY_COLUMNS[1])))
+
+
+def check_rules(spark: SparkSession, config: MatchingConfig, schema: StructType) -> list[ConfigIssue]:
+    """Issues for blocking expressions Spark cannot analyse over silver.party's schema (no data read)."""
+    empty = spark.createDataFrame([], schema)
+    issues = []
+    for i, rule in enumerate(config.blocking.rules):
+        for j, expression in enumerate(rule.keys):
+            try:
+                empty.select(F.expr(expression)).schema
+            except (AnalysisException, ParseException) as exc:
+                reason = str(exc).splitlines()[0][:160]
+                issues.append(ConfigIssue(str(config.file), f"blocking.rules[{i}].keys[{j}]",
+                                          f"a Spark SQL expression over silver.party columns ({reason})",
+                                          repr(expression)))
+    return issues
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Candidate pairs (``l_rid``, ``r_rid``, ``blocking_rule``) and the blocks skipped for their size."""
+
+    pairs: DataFrame
+    skipped: DataFrame  # blocking_rule, block_key (JSON of the key values), records, pairs_skipped
+
+
+def _keyed(records: DataFrame, rule: BlockingRule) -> DataFrame:
+    keys = [F.expr(e).alias(f"_k{i}") for i, e in enumerate(rule.keys)]
+    present = [F.col(f"_k{i}").isNotNull() for i in range(len(rule.keys))]
+    where = present[0]
+    for condition in present[1:]:
+        where = where & condition
+    return records.select(RID, *keys).where(where)
+
+
+def block(records: DataFrame, spec: BlockingSpec) -> Blocked:
+    """Pairs within and across sources for records with a ``_rid`` column (see ``with_record_id``)."""
+    found: list[DataFrame] = []
+    skipped: list[DataFrame] = []
+    for index, rule in enumerate(spec.rules):
+        keyed = _keyed(records, rule)
+        key_names = [f"_k{i}" for i in range(len(rule.keys))]
+        sizes = keyed.groupBy(*key_names).agg(F.count(F.lit(1)).alias("records"))
+        oversized = sizes.where(F.col("records") > spec.max_block_size)
+        skipped.append(oversized.select(
+            F.lit(rule.name).alias("blocking_rule"),
+            F.to_json(F.struct(*[F.col(k).cast("string").alias(e) for k, e in zip(key_names, rule.keys)]))
+            .alias("block_key"),
+            F.col("records"), (F.col("records") * (F.col("records") - 1) / 2).cast("long").alias("pairs_skipped")))
+        kept = keyed.join(oversized.select(*key_names), key_names, "left_anti")
+        left = kept.select(F.col(RID).alias(L_RID), *key_names)
+        right = kept.select(F.col(RID).alias(R_RID), *key_names)
+        found.append(left.join(right, key_names).where(F.col(L_RID) < F.col(R_RID))
+                     .select(L_RID, R_RID, F.lit(index).alias("_rule")))
+    union = _union(found)
+    names = F.element_at(F.array(*[F.lit(r.name) for r in spec.rules]), F.col("_rule") + 1)
+    pairs = union.groupBy(L_RID, R_RID).agg(F.min("_rule").alias("_rule")) \
+        .select(L_RID, R_RID, names.alias("blocking_rule"))
+    return Blocked(pairs=pairs, skipped=_union(skipped))
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+@dataclass(frozen=True)
+class BlockingReport:
+    records: int
+    candidate_pairs: int
+    pairs_per_rule: dict[str, int]
+    skipped_blocks: int
+    pairs_skipped: int
+
+    @property
+    def reduction_ratio(self) -> float:
+        """Share of all possible record pairs that blocking spared from comparison."""
+        possible = self.records * (self.records - 1) // 2
+        return 1.0 - self.candidate_pairs / possible if possible else 0.0
+
+    def describe(self) -> str:
+        rules = ", ".join(f"{name} {count:,}" for name, count in self.pairs_per_rule.items())
+        return (f"{self.candidate_pairs:,} candidate pairs from {self.records:,} records (reduction ratio "
+                f"{self.reduction_ratio:.6f}); by first rule: {rules}; {self.skipped_blocks} oversized "
+                f"block(s) skipped ({self.pairs_skipped:,} pairs)")
+
+
+def blocking_report(blocked: Blocked, *, records: int, spec: BlockingSpec) -> BlockingReport:
+    """Counts the pairs and skipped blocks (runs Spark actions; call on cached pairs)."""
+    per_rule = {r["blocking_rule"]: int(r["n"]) for r in
+                blocked.pairs.groupBy("blocking_rule").agg(F.count(F.lit(1)).alias("n")).collect()}
+    skipped = blocked.skipped.agg(F.count(F.lit(1)).alias("blocks"), F.sum("pairs_skipped").alias("pairs")).first()
+    assert skipped is not None
+    return BlockingReport(records=records, candidate_pairs=sum(per_rule.values()),
+                          pairs_per_rule={r.name: per_rule.get(r.name, 0) for r in spec.rules},
+                          skipped_blocks=int(skipped["blocks"]), pairs_skipped=int(skipped["pairs"] or 0))
+
+
+def pair_records(pairs: DataFrame, records: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """Candidate pairs with both records' keys and ``columns`` as ``l_<column>`` / ``r_<column>``."""
+    wanted = [*KEY_COLUMNS, *[c for c in columns if c not in KEY_COLUMNS]]
+
+    def side(prefix: str, rid: str) -> DataFrame:
+        return records.select(F.col(RID).alias(rid), *[F.col(c).alias(prefix + c) for c in wanted])
+
+    return pairs.join(side("l_", L_RID), L_RID).join(side("r_", R_RID), R_RID)

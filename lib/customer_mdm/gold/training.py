@@ -1,0 +1,239 @@
+"""Training a Fellegi-Sunter model: u from random pairs, m and the prior by EM, term frequencies.
+
+u (P(level | non-match)) is measured on every pair among a seeded random
+sample of records, compared on the driver with the same Arrow functions that
+score. m (P(level | match)) and the share of matches among candidate pairs
+come from expectation-maximisation over the candidate pairs' comparison
+vectors, aggregated to (pattern, count) first so EM runs on a few thousand
+rows whatever the data size; u stays fixed, as measured. With labels, m is
+counted from the labelled matches instead. The prior lambda (two random
+records being one party) is the candidate-pair match share scaled by
+candidate pairs / all pairs. The result is a versioned JSON file: scoring
+only ever loads a frozen file, so the same model scores the same way.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from customer_mdm.config.matching import ComparisonSpec, EmSettings, MatchingConfig, Thresholds
+from customer_mdm.errors import MdmError
+from customer_mdm.gold.comparisons import LEFT, RIGHT, Plan, levels_of
+from customer_mdm.gold.scoring import ComparisonParams, FellegiSunterModel, LevelParams, Model, WeightedModel
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = "customer_mdm.fellegi_sunter/1"
+FLOOR = 1e-6  # no level probability is exactly 0: a level never seen in training must not weigh -inf
+
+
+def tf_name(comparison: str) -> str:
+    return f"tf_{comparison}"
+
+
+def with_term_frequencies(records: DataFrame, plan: Plan) -> DataFrame:
+    """Adds ``tf_<comparison>``: the share of records with this (case-folded) value among records with any."""
+    out = records
+    for comparison in plan:
+        if not comparison.term_frequency:
+            continue
+        value = F.lower(F.trim(F.col(comparison.column).cast("string")))
+        counts = out.select(value.alias("_v")).where(F.col("_v").isNotNull() & (F.col("_v") != "")) \
+            .groupBy("_v").agg(F.count(F.lit(1)).alias("_n"))
+        shares = counts.crossJoin(counts.agg(F.sum("_n").alias("_total"))) \
+            .select("_v", (F.col("_n") / F.col("_total")).alias(tf_name(comparison.name)))
+        out = out.withColumn("_v", value).join(shares, "_v", "left").drop("_v")
+    return out
+
+
+def sample_records(records: DataFrame, *, size: int, seed: int) -> DataFrame:
+    """A seeded sample that does not depend on partitioning: the ``size`` records with the lowest hash."""
+    return records.orderBy(F.xxhash64(F.lit(seed), F.col("_rid"))).limit(size)
+
+
+def all_pairs(sample: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """Every pair i < j of a small table, as ``l_``/``r_`` columns."""
+    left, right = np.triu_indices(sample.num_rows, k=1)
+    arrays, names = [], []
+    for prefix, index in ((LEFT, left), (RIGHT, right)):
+        taken = sample.select(list(columns)).take(pa.array(index))
+        arrays += taken.columns
+        names += [prefix + c for c in columns]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def level_shares(levels: np.ndarray, n_levels: Sequence[int], weights: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per comparison, P(level | level not missing) from a level matrix (optionally weighted rows), floored."""
+    w = np.ones(levels.shape[0]) if weights is None else weights
+    out = []
+    for j, n in enumerate(n_levels):
+        counts = np.bincount(levels[:, j], weights=w, minlength=n).astype(np.float64)
+        counts[0] = 0.0
+        out.append(_normalise(counts))
+    return out
+
+
+def _normalise(counts: np.ndarray) -> np.ndarray:
+    shares = np.zeros_like(counts)
+    total = counts[1:].sum()
+    shares[1:] = counts[1:] / total if total > 0 else 1.0 / (len(counts) - 1)
+    shares[1:] = np.maximum(shares[1:], FLOOR)
+    shares[1:] /= shares[1:].sum()
+    return shares
+
+
+@dataclass(frozen=True)
+class EmResult:
+    m: list[np.ndarray]
+    u: list[np.ndarray]
+    prior: float
+    iterations: int
+    converged: bool
+
+
+def expectation_maximisation(patterns: np.ndarray, counts: np.ndarray, *, n_levels: Sequence[int],
+                             m: Sequence[np.ndarray], u: Sequence[np.ndarray], prior: float,
+                             settings: EmSettings, fix_u: bool = True, fix_m: bool = False) -> EmResult:
+    """EM over distinct comparison vectors (``patterns``, one row each) and how often each occurs.
+
+    Level 0 (missing) carries no evidence. Stops when no parameter moves by more than the tolerance.
+    """
+    m = [np.array(a, dtype=np.float64) for a in m]
+    u = [np.array(a, dtype=np.float64) for a in u]
+    counts = counts.astype(np.float64)
+    iteration, converged = 0, False
+    while iteration < settings.max_iterations and not converged:
+        iteration += 1
+        log_m = sum(np.log(np.where(patterns[:, j] > 0, m[j][patterns[:, j]], 1.0)) for j in range(len(m)))
+        log_u = sum(np.log(np.where(patterns[:, j] > 0, u[j][patterns[:, j]], 1.0)) for j in range(len(u)))
+        log_odds = np.log(prior) - np.log1p(-prior) + log_m - log_u
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
+        new_prior = float((counts * posterior).sum() / counts.sum())
+        new_m = m if fix_m else level_shares(patterns, n_levels, counts * posterior)
+        new_u = u if fix_u else level_shares(patterns, n_levels, counts * (1.0 - posterior))
+        change = max([abs(new_prior - prior)] + [float(np.abs(a - b).max()) for a, b in zip(new_m, m)]
+                     + [float(np.abs(a - b).max()) for a, b in zip(new_u, u)])
+        m, u, prior = list(new_m), list(new_u), min(max(new_prior, 1e-12), 1 - 1e-12)
+        converged = change < settings.tolerance
+    return EmResult(m=m, u=u, prior=prior, iterations=iteration, converged=converged)
+
+
+def initial_m(spec: ComparisonSpec) -> np.ndarray:
+    """Configured seeds where given; otherwise halving from the first evidence level down to 'else'."""
+    n = len(spec.levels)
+    default = np.array([0.0] + [2.0 ** -(i - 1) for i in range(1, n)])
+    seeded = np.array([0.0] + [level.m if level.m is not None else default[i]
+                               for i, level in enumerate(spec.levels) if i > 0])
+    return _normalise(seeded)
+
+
+def pattern_counts(vectors: DataFrame, plan: Plan, *, label: str | None = None) -> pa.Table:
+    """Distinct comparison vectors with their counts (and with a label column, split by it)."""
+    keys = [c.name for c in plan] + ([label] if label else [])
+    return vectors.groupBy(*keys).agg(F.count(F.lit(1)).alias("_count")).toArrow()
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    records: int
+    candidate_pairs: int
+    u_sample_pairs: int
+    m_from: str
+    em_iterations: int
+    em_converged: bool
+    candidate_match_share: float
+    prior: float
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, patterns: pa.Table, records: int,
+             settings: EmSettings, thresholds: Thresholds, labelled: bool = False,
+             seed: int = 0) -> tuple[FellegiSunterModel, TrainingReport]:
+    """The model from a record sample (for u) and candidate-pair patterns (for m and the prior).
+
+    With ``labelled``, ``patterns`` has an ``is_match`` column and m is counted from the matches.
+    """
+    started = time.monotonic()
+    n_levels = [len(c.levels) for c in plan]
+    pairs = all_pairs(sample, list(dict.fromkeys(c.column for c in plan)))
+    u = level_shares(levels_of(plan, pairs), n_levels)
+    vectors = np.column_stack([patterns.column(c.name).to_numpy() for c in plan]).astype(np.int64)
+    counts = patterns.column("_count").to_numpy().astype(np.float64)
+    if labelled:
+        matches = patterns.column("is_match").to_numpy(zero_copy_only=False).astype(bool)
+        m = level_shares(vectors[matches], n_levels, counts[matches])
+    else:
+        m = [initial_m(s) for s in specs]
+    result = expectation_maximisation(vectors, counts, n_levels=n_levels, m=m, u=u, prior=settings.initial_prior,
+                                      settings=settings, fix_m=labelled)
+    candidates = int(counts.sum())
+    possible = records * (records - 1) / 2
+    prior = min(max(result.prior * candidates / possible, 1e-12), 0.5) if possible else 0.5
+    comparisons = tuple(
+        ComparisonParams(c.name, tuple(LevelParams(label, float(result.m[j][i]) if i else 1.0,
+                                                   float(result.u[j][i]) if i else 1.0)
+                                       for i, label in enumerate(c.labels)))
+        for j, c in enumerate(plan))
+    parameters = json.dumps({"prior": prior, "comparisons": [_comparison_json(c) for c in comparisons]},
+                            sort_keys=True)
+    created = dt.datetime.now(dt.timezone.utc)
+    version = f"fs-{created:%Y%m%dT%H%M%SZ}-{hashlib.sha256(parameters.encode()).hexdigest()[:8]}"
+    model = FellegiSunterModel(version=version, prior=prior, comparisons=comparisons, thresholds=thresholds)
+    report = TrainingReport(records=records, candidate_pairs=candidates, u_sample_pairs=pairs.num_rows,
+                            m_from="labels" if labelled else "em", em_iterations=result.iterations,
+                            em_converged=result.converged, candidate_match_share=result.prior, prior=prior,
+                            seconds=time.monotonic() - started, extra={"seed": seed})
+    return model, report
+
+
+def _comparison_json(c: ComparisonParams) -> dict[str, Any]:
+    return {"name": c.name, "levels": [{"label": lv.label, "m": lv.m, "u": lv.u} for lv in c.levels]}
+
+
+def save_model(model: FellegiSunterModel, report: TrainingReport, path: Path) -> None:
+    document = {"format": MODEL_FORMAT, "version": model.version, "prior": model.prior,
+                "comparisons": [_comparison_json(c) for c in model.comparisons],
+                "training": {k: v for k, v in report.__dict__.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_model(path: Path, *, thresholds: Thresholds) -> FellegiSunterModel:
+    if not path.is_file():
+        raise MdmError(f"no trained model at {path}: run jobs/train_model.py first (or set fellegi_sunter.file "
+                       "in matching.yaml)")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("format") != MODEL_FORMAT:
+            raise MdmError(f"{path} is not a {MODEL_FORMAT} model file (format {document.get('format')!r})")
+        comparisons = tuple(ComparisonParams(c["name"], tuple(LevelParams(lv["label"], float(lv["m"]),
+                                                                          float(lv["u"])) for lv in c["levels"]))
+                            for c in document["comparisons"])
+        return FellegiSunterModel(version=str(document["version"]), prior=float(document["prior"]),
+                                  comparisons=comparisons, thresholds=thresholds)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MdmError(f"model file {path} is damaged ({type(exc).__name__}: {exc}); re-run "
+                       "jobs/train_model.py") from exc
+
+
+def scoring_model(config: MatchingConfig) -> Model:
+    """The frozen model the configuration selects."""
+    if config.model == "weighted":
+        assert config.weighted is not None
+        return WeightedModel.from_spec(config.weighted)
+    return load_model(config.model_file, thresholds=config.thresholds)
