@@ -1,0 +1,130 @@
+"""Training: EM recovers planted parameters, u from sampled pairs, term frequencies, the model file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from customer_mdm.config.matching import ComparisonSpec, EmSettings, LevelSpec, Thresholds
+from customer_mdm.errors import MdmError
+from customer_mdm.gold.comparisons import build_plan
+from customer_mdm.gold.training import (all_pairs, estimate, expectation_maximisation, initial_m, level_shares,
+                                        load_model, save_model, with_term_frequencies)
+
+M = [np.array([0, 0.80, 0.15, 0.05]), np.array([0, 0.90, 0.10]), np.array([0, 0.60, 0.30, 0.10])]
+U = [np.array([0, 0.02, 0.08, 0.90]), np.array([0, 0.05, 0.95]), np.array([0, 0.10, 0.20, 0.70])]
+N_LEVELS = [4, 3, 4]
+SETTINGS = EmSettings(max_iterations=500, tolerance=1e-8, initial_prior=0.3)
+
+
+def _planted(n: int, prior: float, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Comparison vectors drawn from the planted m/u (5% of values missing), as (pattern, count)."""
+    rng = np.random.default_rng(seed)
+    is_match = rng.random(n) < prior
+    columns = []
+    for m, u in zip(M, U):
+        drawn = np.where(is_match, rng.choice(len(m), n, p=m), rng.choice(len(u), n, p=u))
+        columns.append(np.where(rng.random(n) < 0.05, 0, drawn))
+    patterns, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    return patterns, counts
+
+
+def _start() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    m = [np.array([0.0] + [2.0 ** -i for i in range(n - 1)]) for n in N_LEVELS]
+    u = [np.array([0.0] + [2.0 ** -(n - 2 - i) for i in range(n - 1)]) for n in N_LEVELS]
+    return [a / a.sum() for a in m], [a / a.sum() for a in u]
+
+
+def test_em_recovers_planted_m_and_u_within_two_hundredths() -> None:
+    patterns, counts = _planted(200_000, prior=0.2)
+    m0, u0 = _start()
+    result = expectation_maximisation(patterns, counts, n_levels=N_LEVELS, m=m0, u=u0, prior=0.3,
+                                      settings=SETTINGS, fix_u=False)
+    assert result.converged
+    assert result.prior == pytest.approx(0.2, abs=0.02)
+    for got, planted in zip(result.m + result.u, M + U):
+        np.testing.assert_allclose(got[1:], planted[1:], atol=0.02)
+
+
+def test_em_with_u_fixed_recovers_m_and_the_match_share() -> None:
+    patterns, counts = _planted(100_000, prior=0.05, seed=11)
+    m0, _ = _start()
+    result = expectation_maximisation(patterns, counts, n_levels=N_LEVELS, m=m0, u=U, prior=0.3,
+                                      settings=SETTINGS)
+    assert result.prior == pytest.approx(0.05, abs=0.01)
+    for got, planted in zip(result.m, M):
+        np.testing.assert_allclose(got[1:], planted[1:], atol=0.02)
+    assert [list(u) for u in result.u] == [list(u) for u in U]
+
+
+def test_em_stops_at_the_iteration_cap() -> None:
+    patterns, counts = _planted(10_000, prior=0.2)
+    m0, u0 = _start()
+    result = expectation_maximisation(patterns, counts, n_levels=N_LEVELS, m=m0, u=u0, prior=0.3,
+                                      settings=EmSettings(max_iterations=3, tolerance=0.0), fix_u=False)
+    assert (result.iterations, result.converged) == (3, False)
+
+
+def test_level_shares_ignore_missing_and_floor_unseen_levels() -> None:
+    levels = np.array([[0], [1], [1], [2], [1]])
+    (shares,) = level_shares(levels, [4])
+    assert shares[0] == 0.0
+    np.testing.assert_allclose(shares[1:], [0.75, 0.25, 0.0], atol=1e-5)
+    assert shares[3] > 0 and shares[1:].sum() == pytest.approx(1.0)
+
+
+NAME = ComparisonSpec("first_name", "first_name", (
+    LevelSpec("missing", "missing"), LevelSpec("exact", "exact", m=0.7), LevelSpec("nickname", "nickname"),
+    LevelSpec("else", "else")), term_frequency=True)
+
+
+def test_initial_m_takes_configured_seeds_and_halves_the_rest() -> None:
+    np.testing.assert_allclose(initial_m(NAME), np.array([0, 0.7, 0.5, 0.25]) / 1.45)
+
+
+def test_u_comes_from_every_pair_of_the_sample() -> None:
+    sample = pa.table({"first_name": ["Ann", "Ann", "Bob", "Robert", None]})
+    pairs = all_pairs(sample, ["first_name"])
+    assert pairs.num_rows == 10 and pairs.column_names == ["l_first_name", "r_first_name"]
+    patterns = pa.table({"first_name": pa.array([1, 3], pa.int8()), "_count": [5, 95]})
+    model, report = estimate(build_plan([NAME]), [NAME], sample=sample, patterns=patterns, records=1000,
+                             settings=SETTINGS, thresholds=Thresholds(0.9, 0.5))
+    exact, nickname, other = model.comparisons[0].levels[1:]
+    # 6 pairs with both names: Ann=Ann, Bob~Robert, 4 others
+    assert (exact.u, nickname.u, other.u) == pytest.approx((1 / 6, 1 / 6, 4 / 6), abs=1e-5)
+    assert report.u_sample_pairs == 10 and report.candidate_pairs == 100
+    assert model.prior == pytest.approx(report.candidate_match_share * 100 / (1000 * 999 / 2))
+
+
+def test_model_file_round_trips_with_its_version(tmp_path: Path) -> None:
+    sample = pa.table({"first_name": ["Ann", "Ann", "Bob", "Robert", "Zed"]})
+    patterns = pa.table({"first_name": pa.array([1, 2, 3], pa.int8()), "_count": [50, 10, 940],
+                         "is_match": [True, True, False]})
+    model, report = estimate(build_plan([NAME]), [NAME], sample=sample, patterns=patterns, records=1000,
+                             settings=SETTINGS, thresholds=Thresholds(0.9, 0.5), labelled=True)
+    assert [round(level.m, 4) for level in model.comparisons[0].levels[1:]] == [0.8333, 0.1667, 0.0]
+    path = tmp_path / "models" / "m.json"
+    save_model(model, report, path)
+    assert load_model(path, thresholds=Thresholds(0.9, 0.5)) == model
+    assert model.version.startswith("fs-") and json.loads(path.read_text())["training"]["m_from"] == "labels"
+    path.write_text('{"format": "customer_mdm.fellegi_sunter/1", "version": "x"}')
+    with pytest.raises(MdmError, match=r"model file .*m.json is damaged \(KeyError: 'comparisons'\); re-run "
+                                       "jobs/train_model.py"):
+        load_model(path, thresholds=Thresholds(0.9, 0.5))
+    with pytest.raises(MdmError, match="no trained model at .*nothing.json: run jobs/train_model.py first"):
+        load_model(tmp_path / "nothing.json", thresholds=Thresholds(0.9, 0.5))
+
+
+def test_term_frequencies_are_shares_of_case_folded_values(spark: SparkSession) -> None:
+    records = spark.createDataFrame([("1", "Smith"), ("2", "SMITH"), ("3", "Smith "), ("4", "Jones"), ("5", None)],
+                                    "id string, first_name string")
+    expected = spark.createDataFrame([("1", "Smith", 0.75), ("2", "SMITH", 0.75), ("3", "Smith ", 0.75),
+                                      ("4", "Jones", 0.25), ("5", None, None)],
+                                     "id string, first_name string, tf_first_name double")
+    got = with_term_frequencies(records, build_plan([NAME]))
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
