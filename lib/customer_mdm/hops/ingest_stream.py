@@ -131,6 +131,7 @@ class BronzeBatchWriter:
             seen = Observation(f"{self.query_name}-{batch_id}")
             observed = records.observe(seen, F.min("timestamp").alias("min_ts"), F.max("timestamp").alias("max_ts"))
             bronze = bronze_kafka.to_bronze(observed, run_id=self.run_id, source_system=self.source.name)
+            kill_point("stream_ingest:before_bronze_commit")
             result = self.store.append(self.source.bronze_table, bronze, txn=AppTxn(self.app_id, batch_id))
             kill_point("stream_ingest:after_bronze_commit")
             stats: Mapping[str, Any] = {} if result.skipped else seen.get
@@ -213,7 +214,7 @@ class IngestQuery:
 def _progress_row(ingest: IngestQuery, progress: Mapping[str, Any], outcome: BatchOutcome) -> dict[str, Any]:
     source = progress["sources"][0]
     start, end, latest = (_offsets(source[k]) for k in ("startOffset", "endOffset", "latestOffset"))
-    lag = {topic: {p: max(0, latest.get(topic, {}).get(p, o) - o) for p, o in parts.items()}
+    lag = {topic: {p: max(0, latest[topic][p] - o) for p, o in parts.items() if p in latest.get(topic, {})}
            for topic, parts in end.items()}
     return {
         "query": ingest.name, "source": ingest.source.name, "run_id": ingest.writer.run_id,
@@ -223,7 +224,8 @@ def _progress_row(ingest: IngestQuery, progress: Mapping[str, Any], outcome: Bat
         "processed_rows_per_second": float(progress["processedRowsPerSecond"] or 0.0),
         "batch_duration_ms": int(progress["batchDuration"]),
         "start_offsets": json.dumps(start), "end_offsets": json.dumps(end), "latest_offsets": json.dumps(latest),
-        "consumer_lag": json.dumps(lag), "total_lag": sum(v for parts in lag.values() for v in parts.values()),
+        "consumer_lag": json.dumps(lag) if latest else None,
+        "total_lag": sum(v for parts in lag.values() for v in parts.values()) if latest else None,
         "min_kafka_timestamp": outcome.min_kafka_timestamp, "max_kafka_timestamp": outcome.max_kafka_timestamp,
         "bronze_version": outcome.version, "committed_at": outcome.committed_at,
         "recorded_at": dt.datetime.now(dt.timezone.utc),

@@ -203,7 +203,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return _to_json(latest)
 
     def reportLatestOffset(self) -> dict | None:
-        return None if self._latest is None else _to_json(self._latest)
+        """The broker's end offsets as of the last planning (fetched now for a batch replayed from the log)."""
+        return _to_json(self._end_offsets() if self._latest is None else self._latest)
 
     def prepareForTriggerAvailableNow(self) -> None:
         self._target = self._end_offsets()
