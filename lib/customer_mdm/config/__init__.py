@@ -2,8 +2,9 @@
 
 Layout of a configuration folder (``conf/`` by default)::
 
-    pipeline.yaml        lake root, Spark settings, table path overrides
+    pipeline.yaml        lake root, Spark settings, Kafka, table path overrides
     sources/<name>.yaml  one file per source system
+    quality.yaml         data-quality rules (optional: no file, no rules)
 
 Relative paths in any file resolve against the folder that holds ``conf/``
 (the project root), so the same configuration works from any working
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from customer_mdm.config.kafka import KafkaSettings, kafka_settings
+from customer_mdm.config.quality import QualityRule, load_quality_rules
 from customer_mdm.config.reader import Issues, Section, load_yaml
 from customer_mdm.party import CANONICAL_COLUMNS, SOURCE_RECORD_ID
 
@@ -71,6 +73,7 @@ class PipelineConfig:
     spark: SparkSettings
     sources: tuple[SourceConfig, ...]
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    quality_rules: tuple[QualityRule, ...] = ()
     table_paths: Mapping[str, str] = field(default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -106,8 +109,11 @@ def load_config(conf_dir: str | Path | None = None, *, lake: str | Path | None =
     table_paths = top.string_map("tables", {})
     sources = _load_sources(conf / "sources", issues)
     issues.raise_if_any()
+    quality = conf / "quality.yaml"
+    rules = load_quality_rules(quality, known_sources=[s.name for s in sources]) if quality.exists() else ()
     return PipelineConfig(conf_dir=conf, project_root=project_root, lake_root=lake_root.resolve(),
-                          spark=spark, sources=sources, kafka=kafka, table_paths=table_paths)
+                          spark=spark, sources=sources, kafka=kafka, quality_rules=rules,
+                          table_paths=table_paths)
 
 
 def _spark_settings(s: Section) -> SparkSettings:

@@ -1,0 +1,209 @@
+"""Hop 1: bronze -> silver, incrementally, one code path for batch, stream and replay.
+
+Per source, the hop reads the bronze rows committed after its watermark,
+parses, maps, standardizes and validates them, and applies them to silver.
+Every output commit carries the application transaction
+(``refine:<source>``, bronze version), so a re-run after a crash skips what
+was committed and applies the rest. silver.party_history is written last and
+its transaction is the watermark: party is derived from history, history is
+only ever read in its pre-increment state, so a crash between the two
+recomputes the same result.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from customer_mdm.config import SourceConfig
+from customer_mdm.config.quality import QualityRule
+from customer_mdm.errors import MdmError
+from customer_mdm.ops.faults import kill_point
+from customer_mdm.ops.tables import DEAD_LETTER, DEAD_LETTER_SCHEMA, DQ_METRICS, DQ_METRICS_SCHEMA
+from customer_mdm.silver.canonical import BRONZE_VERSION, file_rows, kafka_rows, to_canonical
+from customer_mdm.silver.quality import evaluate, raise_if_failed
+from customer_mdm.silver.quarantine import QUARANTINE, QUARANTINE_SCHEMA, malformed_rows, quality_rows
+from customer_mdm.silver.standardize import StandardizeOptions, standardize
+from customer_mdm.silver.versions import (HISTORY_SCHEMA, KEY, PARTY_SCHEMA, key_predicate, newer_than_target,
+                                          rebuild_chains, with_version_identity)
+from customer_mdm.storage import AppTxn, TableStore
+
+log = logging.getLogger(__name__)
+
+PARTY = "silver.party"
+HISTORY = "silver.party_history"
+Mode = Literal["batch", "stream"]
+
+
+@dataclass(frozen=True)
+class RefineCounts:
+    """Row conservation: read = upserted + unchanged + superseded + quarantined + dead_lettered."""
+
+    read: int = 0
+    upserted: int = 0
+    unchanged: int = 0
+    superseded: int = 0
+    quarantined: int = 0
+    dead_lettered: int = 0
+    warned: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == (self.upserted + self.unchanged + self.superseded + self.quarantined
+                             + self.dead_lettered)
+
+
+@dataclass(frozen=True)
+class RefineReport:
+    source: str
+    from_version: int
+    to_version: int
+    counts: RefineCounts = field(default_factory=RefineCounts)
+    breached_rules: tuple[str, ...] = ()
+    seconds: float = 0.0
+    metrics: tuple[Mapping[str, object], ...] = ()
+    skipped: bool = False
+
+
+def hop_txn(source: SourceConfig, bronze_version: int) -> AppTxn:
+    return AppTxn(f"refine:{source.name}", bronze_version)
+
+
+def ensure_silver_tables(store: TableStore) -> None:
+    store.ensure_table(PARTY, PARTY_SCHEMA)
+    store.ensure_table(HISTORY, HISTORY_SCHEMA)
+    store.ensure_table(QUARANTINE, QUARANTINE_SCHEMA)
+    store.ensure_table(DEAD_LETTER, DEAD_LETTER_SCHEMA)
+    store.ensure_table(DQ_METRICS, DQ_METRICS_SCHEMA)
+
+
+def watermark(store: TableStore, source: SourceConfig) -> int:
+    """The last bronze version of this source applied to silver (-1: none yet)."""
+    done = store.txn_version(HISTORY, hop_txn(source, 0).app_id)
+    return -1 if done is None else done
+
+
+def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[QualityRule], run_id: str, mode: Mode,
+                  up_to_version: int | None = None) -> RefineReport:
+    """Applies bronze versions (watermark, up_to_version or latest] of one source to silver."""
+    started = time.monotonic()
+    ensure_silver_tables(store)
+    if not store.exists(source.bronze_table):
+        return RefineReport(source.name, -1, -1, skipped=True)
+    after = watermark(store, source)
+    target = store.version(source.bronze_table) if up_to_version is None else up_to_version
+    if target <= after:
+        return RefineReport(source.name, after, target, skipped=True)
+    txn = hop_txn(source, target)
+    recorded_at = dt.datetime.now(dt.timezone.utc)
+    increment = store.read_added(source.bronze_table, after_version=after, up_to_version=target,
+                                 version_column=BRONZE_VERSION).cache()
+    try:
+        report = _apply(store, source, increment, rules=rules, run_id=run_id, mode=mode, txn=txn,
+                        recorded_at=recorded_at, after=after)
+    finally:
+        increment.unpersist()
+    report = RefineReport(report.source, after, target, report.counts, report.breached_rules,
+                          time.monotonic() - started, report.metrics)
+    c = report.counts
+    log.info("silver %s: bronze versions (%d, %d]: read %d = upserted %d + unchanged %d + superseded %d + "
+             "quarantined %d + dead-lettered %d (warnings %d)%s, %.1fs", source.name, after, target, c.read,
+             c.upserted, c.unchanged, c.superseded, c.quarantined, c.dead_lettered, c.warned,
+             f", BREACH of {list(report.breached_rules)}" if report.breached_rules else "", report.seconds)
+    return report
+
+
+def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
+           rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn, recorded_at: dt.datetime,
+           after: int) -> RefineReport:
+    parsed = kafka_rows(increment, source) if source.format == "kafka" else file_rows(increment)
+    standardized = standardize(to_canonical(parsed.rows, source),
+                               options=StandardizeOptions.for_source(source)).persist()
+    try:
+        return _apply_standardized(store, source, increment, parsed.malformed, standardized, rules=rules,
+                                   run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after)
+    finally:
+        standardized.unpersist()
+
+
+def _apply_standardized(store: TableStore, source: SourceConfig, increment: DataFrame, malformed: DataFrame,
+                        standardized: DataFrame, *, rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn,
+                        recorded_at: dt.datetime, after: int) -> RefineReport:
+    quality = evaluate(standardized, rules, run_id=run_id, reference_tables={})
+    metrics = quality.metrics.collect()
+    if mode == "batch":
+        raise_if_failed(metrics)
+    failing = sorted({r["rule"] for r in metrics if r["action"] == "fail" and r["rows_failed"]})
+    quarantine = _quarantine_frame(source, malformed, quality.quarantined, run_id=run_id,
+                                   recorded_at=recorded_at)
+    dead = _dead_letters(source, malformed, run_id=run_id, recorded_at=recorded_at)
+
+    now = F.lit(recorded_at).cast("timestamp")
+    valid = with_version_identity(quality.valid.withColumnRenamed("_is_delete", "is_deleted"))
+    incoming = valid.withColumn("_recorded_at", now).select(*[f.name for f in PARTY_SCHEMA.fields])
+    touched = incoming.select(*KEY).distinct()
+    existing = store.read(HISTORY).join(touched, list(KEY), "left_semi")
+    chains = rebuild_chains(existing, incoming, recorded_at=now)
+    party_changes = chains.party_changes.toArrow()
+    history_changes = chains.history_changes.toArrow()
+
+    read = increment.count()
+    quarantined_records = quarantine.select("_source_ref").distinct().count()
+    dead_count = dead.count() if dead is not None else 0
+    new_versions = int(pa.compute.sum(history_changes.column("_is_new")).as_py() or 0)
+    valid_rows = read - quarantined_records - dead_count
+    counts = RefineCounts(read=read, upserted=party_changes.num_rows, unchanged=valid_rows - new_versions,
+                          superseded=new_versions - party_changes.num_rows, quarantined=quarantined_records,
+                          dead_lettered=dead_count,
+                          warned=sum(int(r["rows_failed"]) for r in metrics if r["action"] == "warn"))
+    if not counts.balanced or counts.unchanged < 0 or counts.superseded < 0:
+        raise MdmError(f"source {source.name}: row conservation broken before writing {counts}; nothing written")
+
+    store.append(QUARANTINE, quarantine, txn=txn)
+    if dead is not None:
+        store.append(DEAD_LETTER, dead, txn=txn)
+    store.append_rows(DQ_METRICS, [{**r.asDict(), "source_system": source.name, "recorded_at": recorded_at}
+                                   for r in metrics], txn=txn)
+    if party_changes.num_rows:
+        store.merge(PARTY, party_changes, key_predicate(), txn=txn) \
+            .when_matched_update({c: f"s.{c}" for c in PARTY_SCHEMA.names}, predicate=newer_than_target()) \
+            .when_not_matched_insert({c: f"s.{c}" for c in PARTY_SCHEMA.names}) \
+            .execute()
+    kill_point("refine:between_party_and_history")
+    history = history_changes.drop_columns(["_is_new"])
+    if history.num_rows:
+        store.merge(HISTORY, history, "t.version_id = s.version_id", txn=txn) \
+            .when_matched_update({"valid_to": "s.valid_to", "is_current": "s.is_current"}) \
+            .when_not_matched_insert({c: f"s.{c}" for c in HISTORY_SCHEMA.names}) \
+            .execute()
+    else:
+        store.append_rows(HISTORY, [], txn=txn)
+    return RefineReport(source.name, after, txn.version, counts,
+                        tuple(failing) if mode == "stream" else (), metrics=tuple(r.asDict() for r in metrics))
+
+
+def _quarantine_frame(source: SourceConfig, malformed: DataFrame, failed: DataFrame, *, run_id: str,
+                      recorded_at: dt.datetime) -> DataFrame:
+    rejected = quality_rows(failed, recorded_at=recorded_at)
+    if source.format == "kafka":  # unparseable events are dead letters, not quarantine rows
+        return rejected
+    return rejected.unionByName(malformed_rows(malformed, source=source, run_id=run_id, recorded_at=recorded_at))
+
+
+def _dead_letters(source: SourceConfig, malformed: DataFrame, *, run_id: str,
+                  recorded_at: dt.datetime) -> DataFrame | None:
+    if source.format != "kafka":
+        return None
+    return malformed.select(
+        F.lit(source.name).alias("source_system"), F.lit(run_id).alias("run_id"),
+        F.col("_kafka_topic").alias("kafka_topic"), F.col("_kafka_partition").alias("kafka_partition"),
+        F.col("_kafka_offset").alias("kafka_offset"), F.col("_kafka_timestamp").alias("kafka_timestamp"),
+        F.col("key"), F.col("value"), F.col("_parse_error").alias("error"),
+        F.col(BRONZE_VERSION).alias("bronze_version"), F.lit(recorded_at).cast("timestamp").alias("recorded_at"))
