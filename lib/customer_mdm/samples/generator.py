@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from customer_mdm.config.reader import Issues
 from customer_mdm.samples.draws import I64, Draws
 from customer_mdm.samples.noise import NoiseProfile
-from customer_mdm.samples.plan import Plan, make_plan
+from customer_mdm.samples.plan import Plan, Rows, make_plan
 from customer_mdm.samples.population import ROLE_HEAD, Population
 from customer_mdm.samples.records import Renderer
 from customer_mdm.samples.sources import LAYOUTS, SourceLayout, malformed_line
@@ -108,7 +108,7 @@ def generate(out_dir: str | Path, *, records: int = 5_000, seed: int = 42, extra
                 writer = _open(layout, out / layout.name / layout.file_name(extract))
                 writers.append(writer)
                 wanted = malformed if (layout.extension, extract) == ("csv", 1) else 0
-                bad = _write_extract(writer, layout, index, extract, plan, renderer, profile, draws, wanted)
+                bad = _write_extract(writer, layout, plan.file_rows(index, extract), plan, renderer, wanted)
                 writer.close()
                 files.append(GeneratedFile(layout.name, extract, writer.path, writer.rows, bad))
                 log.info("wrote %s: %d rows%s in %.1f s", writer.path, writer.rows,
@@ -163,16 +163,16 @@ def _open(layout: SourceLayout, path: Path) -> ChunkWriter:
     return ParquetWriter(path, schema)
 
 
-def _write_extract(writer: ChunkWriter, layout: SourceLayout, index: int, extract: int, plan: Plan,
-                   renderer: Renderer, profile: NoiseProfile, draws: Draws, malformed: int) -> int:
-    rows = plan.file_rows(index, extract)
-    # Malformed lines sit evenly spread, each after the row it was copied from.
+def _write_extract(writer: ChunkWriter, layout: SourceLayout, rows: Rows, plan: Plan, renderer: Renderer,
+                   malformed: int) -> int:
+    """Writes one extract chunk by chunk; returns how many malformed lines went in."""
+    # Malformed lines sit evenly spread, each after the row it was copied from, under ids no record has.
     after = [(i + 1) * len(rows) // (malformed + 1) for i in range(malformed)]
-    next_id = int(plan.number[plan.source == index].max(initial=0)) + 1
+    next_id = int(plan.number[plan.source == LAYOUTS.index(layout)].max(initial=0)) + 1
     written_bad = 0
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk = rows.take(np.arange(start, min(start + CHUNK_ROWS, len(rows))))
-        table = layout.table(renderer.render(chunk), plan.number[chunk.record], profile, draws)
+        table = layout.table(renderer.render(chunk), plan.number[chunk.record], renderer.profile, renderer.draws)
         here = [p - start for p in after if start <= p < start + table.num_rows]
         if not (here and isinstance(writer, CsvWriter)):
             writer.write(table)
