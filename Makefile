@@ -35,3 +35,22 @@ bench: venv
 
 clean-lake:
 	rm -rf lake data
+
+## broker-up / broker-down: the embedded Kafka broker (noida-db) on 127.0.0.1:$(KAFKA_PORT), data in $(BROKER_DIR)
+KAFKA_PORT ?= 9092
+BROKER_DIR ?= data/broker
+
+.PHONY: broker-up broker-down stream-demo
+
+broker-up: venv
+	$(PY) -m customer_mdm.embedded_kafka up --data-dir $(BROKER_DIR) --port $(KAFKA_PORT)
+
+broker-down: venv
+	$(PY) -m customer_mdm.embedded_kafka down --data-dir $(BROKER_DIR)
+
+## stream-demo: CRM change events (3 of them malformed) through the broker into bronze.crm_events under ./lake
+stream-demo: broker-up
+	@test -n "$$(ls data/landing/crm/*.csv 2>/dev/null)" || \
+		$(PY) jobs/generate_sample.py --out data/landing --records $(SAMPLE_RECORDS) --seed 42
+	$(PY) jobs/produce_events.py --partitions 4 --malformed 3
+	$(PY) jobs/stream_job.py --trigger available-now

@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 from customer_mdm.config.reader import Section
 
-KafkaClient = Literal["kafka-python", "confluent", "spark"]
-KAFKA_CLIENTS: tuple[str, ...] = ("kafka-python", "confluent", "spark")
+# kafka-python: the mdm_kafka Python source (no jar needed); spark: Spark's own kafka source (the
+# spark-sql-kafka jar must be on the classpath). A confluent-kafka reader is not offered yet.
+KafkaClient = Literal["kafka-python", "spark"]
+KAFKA_CLIENTS: tuple[str, ...] = ("kafka-python", "spark")
 
 # Kafka's own markers inside a startingOffsets JSON document.
 EARLIEST = -2

@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,9 +256,13 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                               f"{exc}") from exc
 
     def _topics(self, consumer: KafkaConsumer) -> list[str]:
-        """Subscribed topics; a pattern is matched against the cluster's topic list every 30 s at most,
-        as listing topics costs a full metadata round trip (partition counts come from the
-        client's metadata cache, refreshed every ``kafka.metadata.max.age.ms``)."""
+        """The subscribed topics, a pattern re-matched every 30 s at most.
+
+        Listing the cluster's topics costs a full metadata round trip (~100 ms
+        with kafka-python), too much for every trigger; partition counts come
+        from the client's metadata cache, refreshed every
+        ``kafka.metadata.max.age.ms`` (5 minutes by default, as in Spark).
+        """
         if self.options.pattern is None:
             return list(self.options.topics)
         now = time.monotonic()
@@ -485,13 +490,14 @@ def wait_for_broker(settings: KafkaSettings, *, stop: threading.Event | None = N
     delay, attempt = 1.0, 1
     while True:
         try:
-            consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers.split(","),
-                                     bootstrap_timeout_ms=2000, enable_auto_commit=False,
-                                     **kafka_python_config(settings.options, connection_only=True))
-            try:
-                consumer.topics()
-            finally:
-                consumer.close()
+            with _client_logs_silenced():
+                consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers.split(","),
+                                         bootstrap_timeout_ms=2000, enable_auto_commit=False,
+                                         **kafka_python_config(settings.options, connection_only=True))
+                try:
+                    consumer.topics()
+                finally:
+                    consumer.close()
         except KafkaError as exc:
             log.warning("Kafka at %s not reachable (%s); attempt %d, retrying in %.0f s (waiting %.0f s so far)",
                         settings.bootstrap_servers, type(exc).__name__, attempt, delay,
@@ -504,3 +510,15 @@ def wait_for_broker(settings: KafkaSettings, *, stop: threading.Event | None = N
             log.info("Kafka at %s reachable after %d attempts (%.1f s)", settings.bootstrap_servers, attempt,
                      time.monotonic() - started)
         return True
+
+
+@contextmanager
+def _client_logs_silenced() -> Iterator[None]:
+    """kafka-python logs each refused connection several times at ERROR; the wait says it once per attempt."""
+    client_log = logging.getLogger("kafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        client_log.setLevel(level)
