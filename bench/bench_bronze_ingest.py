@@ -69,6 +69,7 @@ def main() -> int:
         "rows": total,
         "seconds": seconds,
         "rows_per_s": round(total / seconds),
+        "rows_per_cpu_s": round(total / ingest.cpu_seconds),
         **{f"{name}_rows": rows for name, rows in bronze_rows.items()},
         **{f"{name}_seconds": round(per_source[name].seconds, 2) for name in bronze_rows},
         **{f"{name}_rows_per_s": round(rows / per_source[name].seconds) for name, rows in bronze_rows.items()},

@@ -153,33 +153,37 @@ def _pss_kib(pid: int) -> int:
     return _read_kib(f"/proc/{pid}/smaps_rollup", "Pss").get("Pss", 0)
 
 
-def _children_by_parent() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
+@dataclass(frozen=True)
+class _Proc:
+    ppid: int
+    comm: str
+    cpu_ticks: int  # user + system time of the process itself (reaped children not included)
+
+
+def _processes() -> dict[int, _Proc]:
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
-        ppid = int(text[text.rindex(")") + 2:].split()[1])  # the command name may hold spaces and ')'
-        tree.setdefault(ppid, []).append(int(stat.parent.name))
-    return tree
-
-
-def _descendants(root: int) -> list[int]:
-    tree = _children_by_parent()
-    found, todo = [], list(tree.get(root, []))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(tree.get(pid, []))
+        fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces and ')'
+        found[int(stat.parent.name)] = _Proc(ppid=int(fields[1]), comm=text[text.index("(") + 1:text.rindex(")")],
+                                             cpu_ticks=int(fields[11]) + int(fields[12]))
     return found
 
 
-def _is_jvm(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "java"
-    except OSError:
-        return False
+def _tree(root: int, processes: Mapping[int, _Proc]) -> list[int]:
+    """The root and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for pid, proc in processes.items():
+        children.setdefault(proc.ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def _reset_peak(pid: int) -> bool:
@@ -193,9 +197,10 @@ def _reset_peak(pid: int) -> bool:
 
 @dataclass
 class ProcessTreeMonitor:
-    """Peak memory of this process (the driver's Python side) and of everything it started: Spark's JVM
-    (which is the driver in local mode, and runs the executors) and the Python workers under it; plus the
-    1-minute load average while the phase ran, since the machine is shared."""
+    """Peak memory and CPU time of this process (the driver's Python side) and of everything it started:
+    Spark's JVM (the driver in local mode, which runs the executors too) and the Python workers under it;
+    plus the 1-minute load average while the phase ran. On a shared machine CPU seconds stay comparable
+    when wall seconds do not."""
 
     interval: float = 1.0  # reading a worker's PSS walks its page tables: sampling costs CPU the benchmark needs
     driver_peak_kib: int = 0
@@ -205,14 +210,19 @@ class ProcessTreeMonitor:
     load_at_start: float = 0.0
     load_max: float = 0.0
     peaks_reset: bool = False
+    _ticks_at_start: dict[int, int] = field(default_factory=dict)
+    _ticks_last: dict[int, int] = field(default_factory=dict)
+    _own_cpu: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> ProcessTreeMonitor:
-        me = os.getpid()
-        self.peaks_reset = all([_reset_peak(pid) for pid in [me, *_descendants(me)]])
+        processes = _processes()
+        tree = _tree(os.getpid(), processes)
+        self.peaks_reset = all([_reset_peak(pid) for pid in tree])
         if not self.peaks_reset:
             log.warning("could not reset peak RSS (/proc/<pid>/clear_refs): peaks count from process start")
+        self._ticks_at_start = {pid: processes[pid].cpu_ticks for pid in tree}
         self.load_at_start = self.load_max = os.getloadavg()[0]
         self._thread = threading.Thread(target=self._run, name="rss-monitor", daemon=True)
         self._thread.start()
@@ -230,11 +240,13 @@ class ProcessTreeMonitor:
             self.sample()
 
     def sample(self) -> None:
+        started = time.thread_time()
         me = os.getpid()
-        jvm_pids: list[int] = []
-        worker_pids: list[int] = []
-        for pid in _descendants(me):
-            (jvm_pids if _is_jvm(pid) else worker_pids).append(pid)
+        processes = _processes()
+        tree = _tree(me, processes)
+        self._ticks_last |= {pid: processes[pid].cpu_ticks for pid in tree}
+        jvm_pids = [pid for pid in tree if processes[pid].comm == "java"]
+        worker_pids = [pid for pid in tree if pid != me and pid not in jvm_pids]
         driver = _status_kib(me)
         jvms = [_status_kib(pid) for pid in jvm_pids]
         self.driver_peak_kib = max(self.driver_peak_kib, driver.get("VmHWM", 0))
@@ -244,19 +256,28 @@ class ProcessTreeMonitor:
         tree_now = driver.get("VmRSS", 0) + sum(s.get("VmRSS", 0) for s in jvms) + workers_now
         self.tree_peak_kib = max(self.tree_peak_kib, tree_now)
         self.load_max = max(self.load_max, os.getloadavg()[0])
+        self._own_cpu += time.thread_time() - started
 
-    def figures(self, prefix: str = "") -> dict[str, Any]:
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU of the whole tree during the phase, less the monitor's own; a process that ended between two
+        samples counts up to the last sample that saw it."""
+        ticks = sum(last - self._ticks_at_start.get(pid, 0) for pid, last in self._ticks_last.items())
+        return round(ticks / os.sysconf("SC_CLK_TCK") - self._own_cpu, 2)
+
+    def figures(self) -> dict[str, Any]:
         """Peaks in MiB: ``python`` and ``jvm`` are exact high-water marks; ``workers`` (PSS) and ``tree``
         (their sum with the RSS of the driver and JVM) are sampled, and include idle workers kept for reuse."""
         def mib(kib: int) -> float:
             return round(kib * 1024 / _MIB, 1)
         return {
-            f"{prefix}python_peak_rss_mib": mib(self.driver_peak_kib),
-            f"{prefix}jvm_peak_rss_mib": mib(self.jvm_peak_kib),
-            f"{prefix}python_workers_peak_pss_mib": mib(self.workers_peak_kib),
-            f"{prefix}process_tree_peak_mib": mib(self.tree_peak_kib),
-            f"{prefix}load_1m_start": round(self.load_at_start, 2),
-            f"{prefix}load_1m_max": round(self.load_max, 2),
+            "cpu_seconds": self.cpu_seconds,
+            "python_peak_rss_mib": mib(self.driver_peak_kib),
+            "jvm_peak_rss_mib": mib(self.jvm_peak_kib),
+            "python_workers_peak_pss_mib": mib(self.workers_peak_kib),
+            "process_tree_peak_mib": mib(self.tree_peak_kib),
+            "load_1m_start": round(self.load_at_start, 2),
+            "load_1m_max": round(self.load_max, 2),
         }
 
 
