@@ -10,11 +10,12 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
-from customer_mdm.config.matching import ComparisonSpec, EmSettings, LevelSpec, Thresholds
+from customer_mdm.config.matching import BlockingRule, ComparisonSpec, EmSettings, LevelSpec, Thresholds
 from customer_mdm.errors import MdmError
 from customer_mdm.gold.comparisons import build_plan
-from customer_mdm.gold.training import (all_pairs, estimate, expectation_maximisation, initial_m, level_shares,
-                                        load_model, save_model, with_term_frequencies)
+from customer_mdm.gold.training import (Session, all_pairs, estimate, expectation_maximisation, initial_m,
+                                        level_shares, load_model, save_model, session_active,
+                                        with_term_frequencies)
 
 M = [np.array([0, 0.80, 0.15, 0.05]), np.array([0, 0.90, 0.10]), np.array([0, 0.60, 0.30, 0.10])]
 U = [np.array([0, 0.02, 0.08, 0.90]), np.array([0, 0.05, 0.95]), np.array([0, 0.10, 0.20, 0.70])]
@@ -128,3 +129,27 @@ def test_term_frequencies_are_shares_of_case_folded_values(spark: SparkSession) 
                                      "id string, first_name string, tf_first_name double")
     got = with_term_frequencies(records, build_plan([NAME]))
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_sessions_train_only_comparisons_their_keys_do_not_use() -> None:
+    specs = [ComparisonSpec(name, name, (LevelSpec("missing", "missing"), LevelSpec("exact", "exact"),
+                                         LevelSpec("else", "else"))) for name in ("last_name", "postcode", "email")]
+    plan = build_plan(specs)
+    assert session_active(plan, BlockingRule("r", ("soundex(last_name)", "postcode"))) == (False, False, True)
+    rng = np.random.default_rng(3)
+    vectors = np.unique(rng.integers(1, 3, size=(5_000, 3)), axis=0, return_counts=True)
+    patterns = pa.table({**{s.name: pa.array(vectors[0][:, j], pa.int8()) for j, s in enumerate(specs)},
+                         "_count": vectors[1]})
+    sample = pa.table({s.name: ["a", "b", "a", "c"] for s in specs})
+
+    def fit(*sessions: Session) -> np.ndarray:
+        model, _ = estimate(plan, specs, sample=sample, patterns=patterns, records=10_000, settings=SETTINGS,
+                            thresholds=Thresholds(0.9, 0.5), sessions=sessions)
+        return np.array([[level.m for level in c.levels] for c in model.comparisons])
+
+    one = fit(Session("a", patterns, (True, True, False)))
+    twice = fit(Session("a", patterns, (True, True, False)), Session("b", patterns, (True, True, False)),
+                Session("idle", patterns, (False, False, False)))
+    np.testing.assert_allclose(twice, one)  # the mean of equal estimates; an idle session adds nothing
+    np.testing.assert_allclose(one[2], [1.0, *initial_m(specs[2])[1:]])  # never trained: keeps its seed
+    assert not np.allclose(one[0], [1.0, *initial_m(specs[0])[1:]])

@@ -93,6 +93,9 @@ class TrainingSpec:
     seed: int = 42
     u_sample_records: int = 2000  # u comes from every pair among this many randomly drawn records
     em: EmSettings = EmSettings()
+    # EM sessions: each blocks on a rule and estimates m for the comparisons its keys do not use.
+    sessions: tuple[BlockingRule, ...] = (BlockingRule("date_of_birth", ("date_of_birth",)),
+                                          BlockingRule("names", ("first_name", "last_name")))
 
 
 @dataclass(frozen=True)
@@ -178,18 +181,22 @@ def _thresholds(s: Section, auto_merge: float, review: float) -> Thresholds:
 def _blocking(s: Section) -> BlockingSpec:
     s.allow_only(["rules", "max_block_size"])
     max_block = s.integer("max_block_size", 1000, minimum=2)
+    return BlockingSpec(rules=_rules(s, "rules"), max_block_size=max_block)
+
+
+def _rules(s: Section, key: str) -> tuple[BlockingRule, ...]:
     rules = []
-    for rule in s.sections("rules", required=True):
+    for rule in s.sections(key, required=True):
         rule.allow_only(["name", "keys"])
         name = _given(rule.string("name"), str)
         keys = _given(rule.string_list("keys"), tuple)
         if keys is not None and not keys:
             rule.problem("keys", "at least one expression", found="an empty list")
         rules.append(BlockingRule(name=name or "", keys=keys or ()))
-    if s.has("rules") and not rules:
-        s.problem("rules", "at least one blocking rule", found="none")
-    _unique(s, "rules", [r.name for r in rules])
-    return BlockingSpec(rules=tuple(rules), max_block_size=max_block)
+    if s.has(key) and not rules:
+        s.problem(key, "at least one blocking rule", found="none")
+    _unique(s, key, [r.name for r in rules])
+    return tuple(rules)
 
 
 def _unique(s: Section, key: str, names: list[str]) -> None:
@@ -249,7 +256,7 @@ def _level(s: Section, column: str | None) -> LevelSpec | None:
 
 
 def _training(s: Section) -> TrainingSpec:
-    s.allow_only(["seed", "u_sample_records", "em"])
+    s.allow_only(["seed", "u_sample_records", "em", "sessions"])
     em = s.section("em")
     em.allow_only(["max_iterations", "tolerance", "initial_prior"])
     defaults = TrainingSpec()
@@ -259,7 +266,8 @@ def _training(s: Section) -> TrainingSpec:
         em=EmSettings(max_iterations=em.integer("max_iterations", defaults.em.max_iterations, minimum=1),
                       tolerance=em.number("tolerance", defaults.em.tolerance, minimum=0.0),
                       initial_prior=em.number("initial_prior", defaults.em.initial_prior, minimum=1e-9,
-                                              maximum=0.5)))
+                                              maximum=0.5)),
+        sessions=_rules(s, "sessions") if s.has("sessions") else defaults.sessions)
 
 
 def _weighted(s: Section, comparisons: tuple[ComparisonSpec, ...]) -> WeightedSpec:

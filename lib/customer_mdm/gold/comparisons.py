@@ -50,9 +50,11 @@ class Exact(Level):
 
 def _scorer(function: str) -> tuple[Callable[..., float], float]:
     """rapidfuzz scorer and its scale, looked up by name (its C functions do not pickle into Spark workers)."""
-    return {"jaro_winkler": (JaroWinkler.normalized_similarity, 1.0),
-            "levenshtein": (Levenshtein.normalized_similarity, 1.0),
-            "token_set": (fuzz.token_set_ratio, 100.0)}[function]
+    scorers: dict[str, tuple[Callable[..., float], float]] = {
+        "jaro_winkler": (JaroWinkler.normalized_similarity, 1.0),
+        "levenshtein": (Levenshtein.normalized_similarity, 1.0),
+        "token_set": (fuzz.token_set_ratio, 100.0)}
+    return scorers[function]
 
 
 class Similar(Level):

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,12 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from customer_mdm.config.matching import ComparisonSpec, EmSettings, MatchingConfig, Thresholds
+from customer_mdm.config.matching import (BlockingRule, BlockingSpec, ComparisonSpec, EmSettings, MatchingConfig,
+                                          Thresholds)
 from customer_mdm.errors import MdmError
-from customer_mdm.gold.comparisons import LEFT, RIGHT, Plan, levels_of
+from customer_mdm.gold.blocking import block, pair_records
+from customer_mdm.gold.comparisons import LEFT, RIGHT, Plan, comparison_vectors, levels_of, plan_columns
+from customer_mdm.gold.evaluation import label_pairs
 from customer_mdm.gold.scoring import ComparisonParams, FellegiSunterModel, LevelParams, Model, WeightedModel
 
 log = logging.getLogger(__name__)
@@ -159,32 +163,68 @@ class TrainingReport:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, patterns: pa.Table, records: int,
-             settings: EmSettings, thresholds: Thresholds, labelled: bool = False,
-             seed: int = 0) -> tuple[FellegiSunterModel, TrainingReport]:
-    """The model from a record sample (for u) and candidate-pair patterns (for m and the prior).
+@dataclass(frozen=True)
+class Session:
+    """Comparison vectors of the pairs one training rule blocks, and which comparisons it may train."""
 
-    With ``labelled``, ``patterns`` has an ``is_match`` column and m is counted from the matches.
+    name: str
+    patterns: pa.Table
+    active: tuple[bool, ...]
+
+
+def session_active(plan: Plan, rule: BlockingRule) -> tuple[bool, ...]:
+    """A comparison learns nothing from pairs blocked on its own column: it sits such a session out."""
+    used = {word for expression in rule.keys for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression)}
+    return tuple(c.column not in used for c in plan)
+
+
+def _vectors(patterns: pa.Table, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    vectors = np.column_stack([patterns.column(c.name).to_numpy() for c in plan]).astype(np.int64)
+    return vectors, patterns.column("_count").to_numpy().astype(np.float64)
+
+
+def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, patterns: pa.Table,
+             sessions: Sequence[Session] = (), records: int, settings: EmSettings, thresholds: Thresholds,
+             labelled: bool = False, seed: int = 0) -> tuple[FellegiSunterModel, TrainingReport]:
+    """The model from a record sample (u), EM sessions (m) and the candidate-pair patterns (the prior).
+
+    Each session runs EM with u fixed on its own pairs, its inactive comparisons treated as missing; a
+    comparison's m is the mean over the sessions it took part in (its configured seed if none). With
+    ``labelled``, ``patterns`` has an ``is_match`` column and m is counted from the matches instead.
+    The share of matches among candidate pairs is then fitted with m and u fixed.
     """
     started = time.monotonic()
     n_levels = [len(c.levels) for c in plan]
     pairs = all_pairs(sample, list(dict.fromkeys(c.column for c in plan)))
     u = level_shares(levels_of(plan, pairs), n_levels)
-    vectors = np.column_stack([patterns.column(c.name).to_numpy() for c in plan]).astype(np.int64)
-    counts = patterns.column("_count").to_numpy().astype(np.float64)
+    vectors, counts = _vectors(patterns, plan)
+    iterations, converged = 0, True
     if labelled:
         matches = patterns.column("is_match").to_numpy(zero_copy_only=False).astype(bool)
         m = level_shares(vectors[matches], n_levels, counts[matches])
     else:
-        m = [initial_m(s) for s in specs]
+        seeds = [initial_m(s) for s in specs]
+        estimates: list[list[np.ndarray]] = [[] for _ in plan]
+        for session in sessions:
+            session_vectors, session_counts = _vectors(session.patterns, plan)
+            session_vectors[:, ~np.array(session.active)] = 0
+            fitted = expectation_maximisation(session_vectors, session_counts, n_levels=n_levels, m=seeds, u=u,
+                                              prior=settings.initial_prior, settings=settings)
+            iterations += fitted.iterations
+            converged &= fitted.converged
+            log.info("EM session %s: %d pairs, %d iterations, match share %.4f", session.name,
+                     int(session_counts.sum()), fitted.iterations, fitted.prior)
+            for j, active in enumerate(session.active):
+                if active:
+                    estimates[j].append(fitted.m[j])
+        m = [np.mean(found, axis=0) if found else seed for found, seed in zip(estimates, seeds)]
     result = expectation_maximisation(vectors, counts, n_levels=n_levels, m=m, u=u, prior=settings.initial_prior,
-                                      settings=settings, fix_m=labelled)
+                                      settings=settings, fix_m=True)
     candidates = int(counts.sum())
     possible = records * (records - 1) / 2
     prior = min(max(result.prior * candidates / possible, 1e-12), 0.5) if possible else 0.5
     comparisons = tuple(
-        ComparisonParams(c.name, tuple(LevelParams(label, float(result.m[j][i]) if i else 1.0,
-                                                   float(result.u[j][i]) if i else 1.0)
+        ComparisonParams(c.name, tuple(LevelParams(label, float(m[j][i]) if i else 1.0, float(u[j][i]) if i else 1.0)
                                        for i, label in enumerate(c.labels)))
         for j, c in enumerate(plan))
     parameters = json.dumps({"prior": prior, "comparisons": [_comparison_json(c) for c in comparisons]},
@@ -193,9 +233,10 @@ def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, p
     version = f"fs-{created:%Y%m%dT%H%M%SZ}-{hashlib.sha256(parameters.encode()).hexdigest()[:8]}"
     model = FellegiSunterModel(version=version, prior=prior, comparisons=comparisons, thresholds=thresholds)
     report = TrainingReport(records=records, candidate_pairs=candidates, u_sample_pairs=pairs.num_rows,
-                            m_from="labels" if labelled else "em", em_iterations=result.iterations,
-                            em_converged=result.converged, candidate_match_share=result.prior, prior=prior,
-                            seconds=time.monotonic() - started, extra={"seed": seed})
+                            m_from="labels" if labelled else "em", em_iterations=iterations,
+                            em_converged=converged, candidate_match_share=result.prior, prior=prior,
+                            seconds=time.monotonic() - started,
+                            extra={"seed": seed, "sessions": [s.name for s in sessions]})
     return model, report
 
 
@@ -237,3 +278,35 @@ def scoring_model(config: MatchingConfig) -> Model:
         assert config.weighted is not None
         return WeightedModel.from_spec(config.weighted)
     return load_model(config.model_file, thresholds=config.thresholds)
+
+
+def train(records: DataFrame, plan: Plan, config: MatchingConfig, *,
+          labels: DataFrame | None = None) -> tuple[FellegiSunterModel, TrainingReport]:
+    """A model from prepared records (``_rid``, plan columns): Spark blocks and compares, the driver fits.
+
+    ``labels`` (source_system, source_record_id, entity_id) fixes m from the labelled matches.
+    """
+    started = time.monotonic()
+    n = records.count()
+    pairs = pair_records(block(records, config.blocking).pairs, records, plan_columns(plan))
+    keep: list[str] = []
+    if labels is not None:
+        pairs = label_pairs(pairs, labels)
+        keep = ["is_match"]
+    patterns = pattern_counts(comparison_vectors(plan, pairs, keep=keep), plan,
+                              label="is_match" if labels is not None else None)
+    sessions = [] if labels is not None else [
+        Session(rule.name, pattern_counts(comparison_vectors(plan, pair_records(
+            block(records, BlockingSpec((rule,), config.blocking.max_block_size)).pairs, records,
+            plan_columns(plan))), plan), session_active(plan, rule))
+        for rule in config.training.sessions]
+    sample = sample_records(records, size=config.training.u_sample_records, seed=config.training.seed) \
+        .select(*plan_columns(plan)).toArrow()
+    model, report = estimate(plan, config.comparisons, sample=sample, patterns=patterns, sessions=sessions,
+                             records=n, settings=config.training.em, thresholds=config.thresholds,
+                             labelled=labels is not None, seed=config.training.seed)
+    log.info("trained %s on %d records: %d candidate pairs (%d patterns), u from %d sampled pairs, m from %s "
+             "(%d EM iterations, converged %s), prior %.3g, %.1fs", model.version, n, report.candidate_pairs,
+             patterns.num_rows, report.u_sample_pairs, report.m_from, report.em_iterations, report.em_converged,
+             report.prior, time.monotonic() - started)
+    return model, TrainingReport(**{**report.__dict__, "seconds": time.monotonic() - started})
