@@ -1,4 +1,4 @@
-"""Batch job: landing files -> bronze (-> silver -> gold as those hops exist), then stop.
+"""Batch job: landing files -> bronze -> silver (gold follows as its hop lands), then stop.
 
 Examples:
   python jobs/batch_job.py                           # embedded defaults: conf/, lake/ under the repo
@@ -61,7 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  bronze.{report.source:<10} files ingested {report.count('ingested')}, skipped "
               f"{report.count('skipped')}, rejected {report.count('rejected')}; rows {report.rows} "
               f"(malformed kept {report.malformed_rows}); table version {report.bronze_version}")
-    print("  ops.runs, ops.file_manifest: run log and per-file outcomes")
+    for refined in summary.refines:
+        c = refined.counts
+        if refined.skipped:
+            print(f"  silver <- {refined.source:<10} nothing new in bronze (at version {refined.to_version})")
+            continue
+        print(f"  silver <- {refined.source:<10} bronze versions ({refined.from_version}, {refined.to_version}]: "
+              f"{c.read} rows = {c.upserted} upserted + {c.unchanged} unchanged + {c.superseded} superseded + "
+              f"{c.quarantined} quarantined + {c.dead_lettered} dead-lettered")
+    print(f"  tables: silver.party, silver.party_history, silver.quarantine; ops.runs, ops.file_manifest, "
+          f"ops.dq_metrics; validation reports under {config.lake_root / '_reports' / summary.run_id}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The batch run: files -> bronze for each file source, then the hops catch up.
+"""The batch run: files -> bronze for each file source, then hop 1 (silver) catches up.
 
 Jobs call ``run_batch``; tests call it in-process with their own session.
 """
@@ -13,6 +13,8 @@ from pyspark.sql import SparkSession
 from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.errors import MdmError
 from customer_mdm.hops.ingest_files import IngestReport, ingest_source
+from customer_mdm.hops.refine import RefineReport, refine_source
+from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.runs import Run
 from customer_mdm.storage import TableStore
 
@@ -24,6 +26,7 @@ class BatchSummary:
     run_id: str
     status: str
     ingests: tuple[IngestReport, ...]
+    refines: tuple[RefineReport, ...]
 
 
 def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[SourceConfig]:
@@ -40,16 +43,25 @@ def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[Sour
 def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, run: Run, *,
               sources: Sequence[SourceConfig]) -> BatchSummary:
     run.start()
-    reports: list[IngestReport] = []
+    ingests: list[IngestReport] = []
+    refines: list[RefineReport] = []
     try:
         for source in sources:
             report = ingest_source(spark, store, config, source, run_id=run.run_id)
-            reports.append(report)
+            ingests.append(report)
             run.add(rows_read=report.rows, rows_written=report.rows, rows_malformed=report.malformed_rows,
                     files_ingested=report.count("ingested"), files_skipped=report.count("skipped"),
                     files_rejected=report.count("rejected"))
+        kill_point("batch:after_bronze")
+        for source in sources:
+            refined = refine_source(store, source, rules=config.quality_rules, run_id=run.run_id, mode="batch",
+                                    report_dir=config.lake_root / "_reports" / run.run_id / source.name)
+            refines.append(refined)
+            c = refined.counts
+            run.add(silver_read=c.read, silver_upserted=c.upserted, silver_unchanged=c.unchanged,
+                    silver_superseded=c.superseded, quarantined=c.quarantined, dead_lettered=c.dead_lettered)
     except Exception as exc:
         run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise
     run.finish("SUCCEEDED")
-    return BatchSummary(run.run_id, "SUCCEEDED", tuple(reports))
+    return BatchSummary(run.run_id, "SUCCEEDED", tuple(ingests), tuple(refines))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,6 +27,7 @@ from customer_mdm.config import SourceConfig
 from customer_mdm.config.quality import QualityRule
 from customer_mdm.errors import MdmError
 from customer_mdm.ops.faults import kill_point
+from customer_mdm.ops.validation_report import rule_checks, write_validation_report
 from customer_mdm.ops.tables import DEAD_LETTER, DEAD_LETTER_SCHEMA, DQ_METRICS, DQ_METRICS_SCHEMA
 from customer_mdm.silver.canonical import BRONZE_VERSION, file_rows, kafka_rows, to_canonical
 from customer_mdm.silver.quality import evaluate, raise_if_failed
@@ -91,8 +93,12 @@ def watermark(store: TableStore, source: SourceConfig) -> int:
 
 
 def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[QualityRule], run_id: str, mode: Mode,
-                  up_to_version: int | None = None) -> RefineReport:
-    """Applies bronze versions (watermark, up_to_version or latest] of one source to silver."""
+                  up_to_version: int | None = None, report_dir: Path | None = None) -> RefineReport:
+    """Applies bronze versions (watermark, up_to_version or latest] of one source to silver.
+
+    With ``report_dir`` the increment's validation report (JSON checklist, error CSV) is written there,
+    also when a ``fail`` rule stops the batch.
+    """
     started = time.monotonic()
     ensure_silver_tables(store)
     if not store.exists(source.bronze_table):
@@ -107,7 +113,7 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
                                  version_column=BRONZE_VERSION).cache()
     try:
         report = _apply(store, source, increment, rules=rules, run_id=run_id, mode=mode, txn=txn,
-                        recorded_at=recorded_at, after=after)
+                        recorded_at=recorded_at, after=after, report_dir=report_dir)
     finally:
         increment.unpersist()
     report = RefineReport(report.source, after, target, report.counts, report.breached_rules,
@@ -122,22 +128,25 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
 
 def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
            rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn, recorded_at: dt.datetime,
-           after: int) -> RefineReport:
+           after: int, report_dir: Path | None) -> RefineReport:
     parsed = kafka_rows(increment, source) if source.format == "kafka" else file_rows(increment)
     standardized = standardize(to_canonical(parsed.rows, source),
                                options=StandardizeOptions.for_source(source)).persist()
     try:
         return _apply_standardized(store, source, increment, parsed.malformed, standardized, rules=rules,
-                                   run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after)
+                                   run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after,
+                                   report_dir=report_dir)
     finally:
         standardized.unpersist()
 
 
 def _apply_standardized(store: TableStore, source: SourceConfig, increment: DataFrame, malformed: DataFrame,
                         standardized: DataFrame, *, rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn,
-                        recorded_at: dt.datetime, after: int) -> RefineReport:
+                        recorded_at: dt.datetime, after: int, report_dir: Path | None) -> RefineReport:
     quality = evaluate(standardized, rules, run_id=run_id, reference_tables={})
     metrics = quality.metrics.collect()
+    if report_dir is not None:
+        write_validation_report(report_dir, run_id=run_id, checks=rule_checks(metrics), issues=quality.issues)
     if mode == "batch":
         raise_if_failed(metrics)
     failing = sorted({r["rule"] for r in metrics if r["action"] == "fail" and r["rows_failed"]})
