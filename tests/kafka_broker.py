@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
@@ -31,22 +32,21 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedB
 
 @pytest.fixture
 def new_topic(kafka_broker: EmbeddedBroker, request: pytest.FixtureRequest) -> Callable[..., str]:
-    """Creates a topic unique to the calling test: ``new_topic(partitions=2)`` returns its name."""
+    """Creates a topic unique to the calling test: ``new_topic(partitions=2)`` returns its name.
 
-    def create(partitions: int = 2) -> str:
+    ``bootstrap_servers`` points it (and ``produce``) at a broker the test started itself.
+    """
+
+    def create(partitions: int = 2, *, bootstrap_servers: str | None = None) -> str:
         name = f"{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:60]}-{next(_topic_numbers)}"
-        create_topic(kafka_broker.bootstrap_servers, name, partitions)
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers or kafka_broker.bootstrap_servers)
+        try:
+            admin.create_topics([NewTopic(name, partitions, 1)])
+        finally:
+            admin.close()
         return name
 
     return create
-
-
-def create_topic(bootstrap_servers: str, name: str, partitions: int) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    try:
-        admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        admin.close()
 
 
 @pytest.fixture
@@ -54,8 +54,9 @@ def produce(kafka_broker: EmbeddedBroker) -> Callable[..., list[RecordMetadata]]
     """``produce(topic, [(key, value), ...], partition=None, headers=())``: waits for every acknowledgement."""
 
     def send(topic: str, records: Sequence[Record], *, partition: int | None = None,
-             headers: Sequence[tuple[str, bytes]] = ()) -> list[RecordMetadata]:
-        producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all", linger_ms=5)
+             headers: Sequence[tuple[str, bytes]] = (), bootstrap_servers: str | None = None) -> list[RecordMetadata]:
+        producer = KafkaProducer(bootstrap_servers=bootstrap_servers or kafka_broker.bootstrap_servers, acks="all",
+                                 linger_ms=5)
         try:
             futures = [producer.send(topic, key=key, value=value, partition=partition, headers=list(headers))
                        for key, value in records]
@@ -65,3 +66,11 @@ def produce(kafka_broker: EmbeddedBroker) -> Callable[..., list[RecordMetadata]]
             producer.close()
 
     return send
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of the calling test alone, which it may stop and start again (same port, same data dir)."""
+    broker = start_broker(tmp_path / "own-broker")
+    yield broker
+    stop_broker(broker.data_dir)

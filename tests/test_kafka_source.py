@@ -153,36 +153,35 @@ def test_admission_shares_the_limit_by_lag_and_never_exceeds_it() -> None:
     assert admit(start, {p0: 100, p1: 1000, p2: 50}, 1) == {p0: 100, p1: 1, p2: 50}
 
 
-def _delete_below(broker: EmbeddedBroker, topic: str, offset: int) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+@pytest.fixture
+def head_deleted(kafka_broker: EmbeddedBroker, new_topic: NewTopic, produce: Produce) -> str:
+    """A one-partition topic of offsets 0..4 whose records 0..2 were deleted (as retention would)."""
+    topic = new_topic(partitions=1)
+    produce(topic, [(None, b"%d" % i) for i in range(5)])
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
     try:
-        admin.delete_records({TopicPartition(topic, 0): offset})
+        admin.delete_records({TopicPartition(topic, 0): 3})
     finally:
         admin.close()
+    return topic
 
 
 def test_deleted_offsets_fail_the_query_when_fail_on_data_loss(kafka_spark: SparkSession,
-                                                               kafka_broker: EmbeddedBroker, new_topic: NewTopic,
-                                                               produce: Produce, tmp_path: Path) -> None:
-    topic = new_topic(partitions=1)
-    produce(topic, [(None, b"%d" % i) for i in range(5)])
-    _delete_below(kafka_broker, topic, 3)
-    stream = _stream(kafka_spark, kafka_broker, topic, startingOffsets=json.dumps({topic: {"0": 0}}))
+                                                               kafka_broker: EmbeddedBroker, head_deleted: str,
+                                                               tmp_path: Path) -> None:
+    stream = _stream(kafka_spark, kafka_broker, head_deleted, startingOffsets=json.dumps({head_deleted: {"0": 0}}))
     with pytest.raises(StreamingQueryException) as failure:
         _drain(stream, tmp_path / "cp")
-    assert (f"Cannot fetch offset 0 of {topic}-0: the earliest available offset is 3; offsets 0..2 were deleted. "
-            "Some data may have been lost because it is not available in Kafka any more. If you want your "
+    assert (f"Cannot fetch offset 0 of {head_deleted}-0: the earliest available offset is 3; offsets 0..2 were "
+            "deleted. Some data may have been lost because it is not available in Kafka any more. If you want your "
             'streaming query to continue past such losses, set the source option "failOnDataLoss" to "false".'
             ) in str(failure.value)
 
 
 def test_deleted_offsets_are_skipped_when_data_loss_is_allowed(kafka_spark: SparkSession,
-                                                               kafka_broker: EmbeddedBroker, new_topic: NewTopic,
-                                                               produce: Produce, tmp_path: Path) -> None:
-    topic = new_topic(partitions=1)
-    produce(topic, [(None, b"%d" % i) for i in range(5)])
-    _delete_below(kafka_broker, topic, 3)
-    stream = _stream(kafka_spark, kafka_broker, topic, startingOffsets=json.dumps({topic: {"0": 0}}),
+                                                               kafka_broker: EmbeddedBroker, head_deleted: str,
+                                                               tmp_path: Path) -> None:
+    stream = _stream(kafka_spark, kafka_broker, head_deleted, startingOffsets=json.dumps({head_deleted: {"0": 0}}),
                      failOnDataLoss="false")
     assert [[r.value for r in b] for b in _drain(stream, tmp_path / "cp")] == [[b"3", b"4"]]
 
@@ -208,7 +207,7 @@ def test_option_names_are_case_insensitive_and_every_mistake_is_reported() -> No
         "(a regular expression) is required",
         "  - option 'startingOffsets': expected earliest, latest or a JSON object like "
         '{"topic": {"0": 23, "1": -2}} (-2 = earliest, -1 = latest)',
-        "  - option 'maxoffsetspertrigger': expected a positive integer, got '0'",
+        "  - option 'maxOffsetsPerTrigger': expected a positive integer, got '0'",
     ])
 
 

@@ -59,6 +59,7 @@ KAFKA_SCHEMA = StructType([
 ])
 _ARROW_SCHEMA = to_arrow_schema(KAFKA_SCHEMA, timezone="UTC")
 _ROWS_PER_ARROW_BATCH = 8192
+_DEFAULT_POLL_TIMEOUT_MS = 120_000  # Spark's kafkaConsumer.pollTimeoutMs default (spark.network.timeout)
 _PATTERN_REFRESH_SECONDS = 30.0
 _NO_TIMESTAMP_TYPE = -1  # Kafka's NoTimestampType id, as the built-in source reports it
 _SOURCE_OPTIONS = ("kafka.bootstrap.servers", "subscribe", "subscribepattern", "startingoffsets",
@@ -80,7 +81,7 @@ class KafkaReadOptions:
     starting_offsets: StartingOffsets = "latest"
     max_offsets_per_trigger: int | None = None
     fail_on_data_loss: bool = True
-    poll_timeout_ms: int = 120_000
+    poll_timeout_ms: int = _DEFAULT_POLL_TIMEOUT_MS
 
     def __repr__(self) -> str:
         return (f"KafkaReadOptions(bootstrap_servers={self.bootstrap_servers!r}, topics={self.topics!r}, "
@@ -120,8 +121,8 @@ class KafkaReadOptions:
             starting = parse_starting_offsets(opts.get("startingoffsets", "latest"))
         except ValueError as exc:
             problems.append(f"option 'startingOffsets': expected {exc}")
-        max_offsets = _positive_int(opts, "maxoffsetspertrigger", None, problems)
-        poll_timeout = _positive_int(opts, "kafkaconsumer.polltimeoutms", 120_000, problems)
+        max_offsets = _positive_int(opts, "maxOffsetsPerTrigger", problems)
+        poll_timeout = _positive_int(opts, "kafkaConsumer.pollTimeoutMs", problems)
         fail_text = opts.get("failondataloss", "true").lower()
         if fail_text not in ("true", "false"):
             problems.append(f"option 'failOnDataLoss': expected true or false, got {fail_text!r}")
@@ -131,7 +132,8 @@ class KafkaReadOptions:
             raise SourceError(f"{SOURCE_FORMAT}: invalid options:\n" + "\n".join(f"  - {p}" for p in problems))
         return cls(bootstrap_servers=servers, client_options=client, topics=topics, pattern=pattern,
                    starting_offsets=starting, max_offsets_per_trigger=max_offsets,
-                   fail_on_data_loss=fail_text == "true", poll_timeout_ms=poll_timeout or 120_000)
+                   fail_on_data_loss=fail_text == "true",
+                   poll_timeout_ms=poll_timeout or _DEFAULT_POLL_TIMEOUT_MS)
 
     def consumer(self) -> KafkaConsumer:
         """A group-less consumer: offsets are tracked by Spark, never committed to Kafka."""
@@ -140,19 +142,18 @@ class KafkaReadOptions:
         except (LookupError, ValueError) as exc:
             raise SourceError(f"{SOURCE_FORMAT}: {exc}") from None
         config.setdefault("max_poll_records", 10_000)
-        config.setdefault("request_timeout_ms", 30_000)
         return KafkaConsumer(bootstrap_servers=self.bootstrap_servers.split(","), group_id=None,
                              enable_auto_commit=False, auto_offset_reset="none", allow_auto_create_topics=False,
                              **config)
 
 
-def _positive_int(opts: Mapping[str, str], key: str, default: int | None, problems: list[str]) -> int | None:
-    if key not in opts:
-        return default
-    text = opts[key]
+def _positive_int(opts: Mapping[str, str], name: str, problems: list[str]) -> int | None:
+    text = opts.get(name.lower())
+    if text is None:
+        return None
     if not text.isdigit() or int(text) < 1:
-        problems.append(f"option {key!r}: expected a positive integer, got {text!r}")
-        return default
+        problems.append(f"option {name!r}: expected a positive integer, got {text!r}")
+        return None
     return int(text)
 
 
