@@ -31,6 +31,7 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from customer_mdm.errors import SourceError
+from customer_mdm.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,11 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the broker binds it a moment later)."""
+def free_port(host: str = "127.0.0.1", port: int = 0) -> int:
+    """``port`` if nothing listens on it right now, else a port that is free (the broker binds it a moment later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the broker does: TIME_WAIT is no owner
+        sock.bind((host, port))
         return int(sock.getsockname()[1])
 
 
@@ -78,7 +80,11 @@ def start_broker(data_dir: str | Path, *, port: int | None = None, host: str = "
         log.info("Kafka broker already running at %s (pid %d, data %s)", existing.bootstrap_servers, existing.pid,
                  folder)
         return existing
-    port = port or free_port(host)
+    try:
+        port = free_port(host, port or 0)
+    except OSError as exc:
+        raise SourceError(f"cannot start a Kafka broker on {host}:{port}: {exc.strerror} (another broker there? "
+                          "stop it or choose another port)") from None
     started = time.monotonic()
     with open(folder / LOG_FILE, "ab") as out:
         process = subprocess.Popen(
@@ -146,7 +152,7 @@ def _alive(pid: int) -> bool:
 
 def _answers(bootstrap_servers: str) -> bool:
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=500)
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=500, enable_auto_commit=False)
     except KafkaError:
         return False
     try:
@@ -169,9 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="Kafka port (default: a free one)")
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     if args.command == "up":
-        print(start_broker(args.data_dir, port=args.port, host=args.host).bootstrap_servers)
+        try:
+            print(start_broker(args.data_dir, port=args.port, host=args.host).bootstrap_servers)
+        except SourceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "down":
         if not stop_broker(args.data_dir):
             print(f"no broker running in {args.data_dir}")
