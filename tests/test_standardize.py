@@ -62,6 +62,7 @@ CASES: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
     "dob_us_format": ({"date_of_birth": "12/31/1980"}, {"date_of_birth": dt.date(1980, 12, 31)}),
     "dob_iso": ({"date_of_birth": "1980-12-31"}, {"date_of_birth": dt.date(1980, 12, 31)}),
     "dob_compact": ({"date_of_birth": "19801231"}, {"date_of_birth": dt.date(1980, 12, 31)}),
+    "dob_month_first_by_default": ({"date_of_birth": "01/02/1980"}, {"date_of_birth": dt.date(1980, 1, 2)}),
     "dob_garbage": ({"date_of_birth": "not a date"}, {
         "date_of_birth": None, "_std_flags": ["dob_unparsed"], "_std_rejected": {"dob_unparsed": "not a date"}}),
     "dob_impossible": ({"date_of_birth": "02/30/1980"}, {"date_of_birth": None, "_std_flags": ["dob_unparsed"]}),
@@ -103,7 +104,7 @@ def test_messy_values_are_standardized(standardized: dict[str, Row], case: str) 
     assert {column: row[column] for column in expected} == expected
 
 
-def test_output_schema_keeps_lineage_untouched(spark: SparkSession, standardized: dict[str, Row]) -> None:
+def test_output_schema_keeps_lineage_untouched(spark: SparkSession) -> None:
     source = spark.createDataFrame(party_rows(CASES), SCHEMA)
     out = standardize(source)
     assert out.columns == [*STANDARDIZED_COLUMNS, "_is_delete", "_raw", "_bronze_version", "_row_ref"]
@@ -114,25 +115,18 @@ def test_output_schema_keeps_lineage_untouched(spark: SparkSession, standardized
                        source.select("_is_delete", "_raw", "_bronze_version", "_row_ref"), ignore_row_order=True)
 
 
-def test_phone_check_possible_keeps_fictional_numbers(spark: SparkSession) -> None:
-    df = spark.createDataFrame(party_rows({"fictional": ({"phone": "(555) 123-4567"}, {})}), SCHEMA)
-    row = standardize(df, options=StandardizeOptions(phone_check="possible")).first()
-    assert row is not None and row["phone_e164"] == "+15551234567" and row["_std_flags"] == []
-
-
-def test_default_region_reads_national_numbers(spark: SparkSession) -> None:
-    df = spark.createDataFrame(party_rows({"uk": ({"phone": "020 7946 0958"}, {})}), SCHEMA)
-    row = standardize(df, options=StandardizeOptions(default_region="GB")).first()
-    assert row is not None and row["phone_e164"] == "+442079460958"
-
-
-def test_source_date_format_is_tried_first(spark: SparkSession) -> None:
-    """01/02/1980 is January 2nd in the general (US) list, February 1st for a source that says dd/MM/yyyy."""
-    df = spark.createDataFrame(party_rows({"ambiguous": ({"date_of_birth": "01/02/1980"}, {})}), SCHEMA)
+def test_options_region_phone_check_and_source_formats(spark: SparkSession) -> None:
+    """A source's own date format is tried first (01/02/1980 is January 2nd in the general US-first list, see
+    CASES); national numbers read in the default region; "possible" keeps fictional 555 numbers."""
+    rows = {"national": ({"phone": "020 7946 0958"}, {}), "fictional": ({"phone": "+1 (555) 123-4567"}, {}),
+            "day_first": ({"date_of_birth": "01/02/1980"}, {})}
+    df = spark.createDataFrame(party_rows(rows), SCHEMA)
     european = SourceConfig(name="eu_shop", format="csv", file=Path("eu_shop.yaml"), date_format="dd/MM/yyyy")
-    assert standardize(df).first()["date_of_birth"] == dt.date(1980, 1, 2)  # type: ignore[index]
-    by_source = standardize(df, options=StandardizeOptions.for_source(european)).first()
-    assert by_source is not None and by_source["date_of_birth"] == dt.date(1980, 2, 1)
+    options = StandardizeOptions.for_source(european, default_region="GB", phone_check="possible")
+    out = {r["_row_ref"]: r for r in standardize(df, options=options).collect()}
+    assert out["national"]["phone_e164"] == "+442079460958"
+    assert (out["fictional"]["phone_e164"], out["fictional"]["_std_flags"]) == ("+15551234567", [])
+    assert out["day_first"]["date_of_birth"] == dt.date(1980, 2, 1)
 
 
 def test_bad_options_and_input_are_refused(spark: SparkSession) -> None:

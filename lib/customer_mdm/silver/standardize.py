@@ -16,7 +16,6 @@ is never dropped (its raw values stay in ``_raw``).
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +36,6 @@ from scourgify.exceptions import AddressNormalizationError
 from customer_mdm.config import SourceConfig
 from customer_mdm.party import CANONICAL_COLUMNS
 
-log = logging.getLogger(__name__)
 
 STD_FLAGS = "_std_flags"
 STD_REJECTED = "_std_rejected"
@@ -122,19 +120,21 @@ def standardize(df: DataFrame, *, options: StandardizeOptions = StandardizeOptio
     if missing:
         raise ValueError(f"standardize needs the canonical party columns; missing: {missing}")
     cleaned = df.withColumns({_tmp(c): _clean(F.col(c)) for c in CANONICAL_COLUMNS})
-    located = cleaned.withColumn(_tmp("country"), _country(_t("country")))
+    located = _with_lookup(cleaned, _country_key(_t("country")), _country_table(), _tmp("iso_country"))
+    located = located.withColumn(_tmp("country"), F.coalesce(_t("iso_country"), F.upper(_t("country"))))
     located = located.withColumn(_tmp("us"), (_t("country") == F.lit("US")) | (
         _t("country").isNull() & F.lit(options.default_region == "US")))
     us = _t("us")
     zip5 = F.regexp_extract(_t("postcode"), _US_ZIP, 1)
     zip4 = F.regexp_extract(_t("postcode"), _US_ZIP, 2)
     state = F.upper(_t("state"))
+    located = _with_lookup(located, state, _us_state_table(), _tmp("us_state"))
     placed = located.withColumns({
         _tmp("postcode"): F.when(us & (zip5 != F.lit("")), zip5)
                            .when(us & _t("postcode").rlike(r"^\d{3,4}$"), F.lpad(_t("postcode"), 5, "0"))
                            .otherwise(F.upper(_t("postcode"))),
         _tmp("plus4"): F.when(us & (zip4 != F.lit("")), zip4),
-        _tmp("state"): F.when(us, F.coalesce(_lookup(_us_state_table(), state), state)).otherwise(state),
+        _tmp("state"): F.when(us, F.coalesce(_t("us_state"), state)).otherwise(state),
         _tmp("city"): F.upper(_t("city")),
         _tmp("email"): F.lower(_t("email")),
     })
@@ -200,14 +200,11 @@ def _rejection(flag: str, given: Column, failed: Column) -> Column:
     return F.when(given.isNotNull() & failed, F.struct(F.lit(flag).alias("flag"), given.alias("value")))
 
 
-def _lookup(table: Mapping[str, str], key: Column) -> Column:
-    """Code-table lookup as one SQL map literal (parsed in one call, not one JVM call per entry)."""
-    entries = ", ".join(f"{_sql_string(k)}, {_sql_string(v)}" for k, v in sorted(table.items()))
-    return F.try_element_at(F.expr(f"map({entries})"), key)
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _with_lookup(df: DataFrame, key: Column, table: Mapping[str, str], out: str) -> DataFrame:
+    """Adds ``out`` = table[key] (null when absent) by a broadcast hash join: O(1) per row, where a map
+    literal's lookup scans every key."""
+    lookup = df.sparkSession.createDataFrame(sorted(table.items()), f"`{out}_key` string, `{out}` string")
+    return df.join(F.broadcast(lookup), key == lookup[f"{out}_key"], "left").drop(f"{out}_key")
 
 
 @functools.cache
@@ -217,11 +214,12 @@ def _country_table() -> dict[str, str]:
         for attr in ("alpha_2", "alpha_3", "name", "official_name", "common_name"):
             name = getattr(country, attr, None)
             if name:
-                table[_country_key(name)] = country.alpha_2
+                table[_name_key(name)] = country.alpha_2
     return {**table, **_COUNTRY_ALIASES}
 
 
-def _country_key(name: str) -> str:
+def _name_key(name: str) -> str:
+    """A country name as a lookup key; ``_country_key`` derives the same key from values in Spark."""
     return " ".join(name.upper().replace(".", "").split())
 
 
@@ -233,10 +231,9 @@ def _us_state_table() -> dict[str, str]:
     return table
 
 
-def _country(value: Column) -> Column:
-    """ISO 3166 alpha-2 from any ISO code or name (dots and case ignored); unknown values kept upper-cased."""
-    key = F.upper(F.trim(F.regexp_replace(F.regexp_replace(value, r"\.", ""), r"\s+", " ")))
-    return F.coalesce(_lookup(_country_table(), key), F.upper(value))
+def _country_key(value: Column) -> Column:
+    """The lookup key of a country as written: upper case, dots dropped, spaces collapsed (U.S.A. -> USA)."""
+    return F.upper(F.trim(F.regexp_replace(F.regexp_replace(value, r"\.", ""), r"\s+", " ")))
 
 
 def _parse_date(value: Column, options: StandardizeOptions) -> Column:
