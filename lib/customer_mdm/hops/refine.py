@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -33,8 +34,9 @@ from customer_mdm.silver.canonical import BRONZE_VERSION, file_rows, kafka_rows,
 from customer_mdm.silver.quality import evaluate, raise_if_failed
 from customer_mdm.silver.quarantine import QUARANTINE, QUARANTINE_SCHEMA, malformed_rows, quality_rows
 from customer_mdm.silver.standardize import StandardizeOptions, standardize
-from customer_mdm.silver.versions import (HISTORY_SCHEMA, KEY, PARTY_SCHEMA, key_predicate, newer_than_target,
-                                          rebuild_chains, with_version_identity)
+from customer_mdm.silver.versions import (HISTORY_SCHEMA, KEY, PARTY_SCHEMA, history_rows, key_predicate,
+                                          new_version_count, newer_than_target, party_rows, rebuild_chains,
+                                          with_version_identity)
 from customer_mdm.storage import AppTxn, TableStore
 
 log = logging.getLogger(__name__)
@@ -151,7 +153,7 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
         raise_if_failed(metrics)
     failing = sorted({r["rule"] for r in metrics if r["action"] == "fail" and r["rows_failed"]})
     quarantine = _quarantine_frame(source, malformed, quality.quarantined, run_id=run_id,
-                                   recorded_at=recorded_at)
+                                   recorded_at=recorded_at).toArrow()
     dead = _dead_letters(source, malformed, run_id=run_id, recorded_at=recorded_at)
 
     now = F.lit(recorded_at).cast("timestamp")
@@ -159,14 +161,13 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
     incoming = valid.withColumn("_recorded_at", now).select(*[f.name for f in PARTY_SCHEMA.fields])
     touched = incoming.select(*KEY).distinct()
     existing = store.read(HISTORY).join(touched, list(KEY), "left_semi")
-    chains = rebuild_chains(existing, incoming, recorded_at=now)
-    party_changes = chains.party_changes.toArrow()
-    history_changes = chains.history_changes.toArrow()
+    history_changes = rebuild_chains(existing, incoming, recorded_at=now).toArrow()
+    party_changes = party_rows(history_changes)
 
     read = increment.count()
-    quarantined_records = quarantine.select("_source_ref").distinct().count()
-    dead_count = dead.count() if dead is not None else 0
-    new_versions = int(pa.compute.sum(history_changes.column("_is_new")).as_py() or 0)
+    quarantined_records = pc.count_distinct(quarantine.column("_source_ref")).as_py()
+    dead_count = dead.num_rows if dead is not None else 0
+    new_versions = new_version_count(history_changes)
     valid_rows = read - quarantined_records - dead_count
     counts = RefineCounts(read=read, upserted=party_changes.num_rows, unchanged=valid_rows - new_versions,
                           superseded=new_versions - party_changes.num_rows, quarantined=quarantined_records,
@@ -175,9 +176,9 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
     if not counts.balanced or counts.unchanged < 0 or counts.superseded < 0:
         raise MdmError(f"source {source.name}: row conservation broken before writing {counts}; nothing written")
 
-    store.append(QUARANTINE, quarantine, txn=txn)
+    store.append_rows(QUARANTINE, quarantine, txn=txn)
     if dead is not None:
-        store.append(DEAD_LETTER, dead, txn=txn)
+        store.append_rows(DEAD_LETTER, dead, txn=txn)
     store.append_rows(DQ_METRICS, [{**r.asDict(), "source_system": source.name, "recorded_at": recorded_at}
                                    for r in metrics], txn=txn)
     if party_changes.num_rows:
@@ -186,7 +187,7 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
             .when_not_matched_insert({c: f"s.{c}" for c in PARTY_SCHEMA.names}) \
             .execute()
     kill_point("refine:between_party_and_history")
-    history = history_changes.drop_columns(["_is_new"])
+    history = history_rows(history_changes)
     if history.num_rows:
         store.merge(HISTORY, history, "t.version_id = s.version_id", txn=txn) \
             .when_matched_update({"valid_to": "s.valid_to", "is_current": "s.is_current"}) \
@@ -207,7 +208,7 @@ def _quarantine_frame(source: SourceConfig, malformed: DataFrame, failed: DataFr
 
 
 def _dead_letters(source: SourceConfig, malformed: DataFrame, *, run_id: str,
-                  recorded_at: dt.datetime) -> DataFrame | None:
+                  recorded_at: dt.datetime) -> pa.Table | None:
     if source.format != "kafka":
         return None
     return malformed.select(
@@ -215,4 +216,5 @@ def _dead_letters(source: SourceConfig, malformed: DataFrame, *, run_id: str,
         F.col("_kafka_topic").alias("kafka_topic"), F.col("_kafka_partition").alias("kafka_partition"),
         F.col("_kafka_offset").alias("kafka_offset"), F.col("_kafka_timestamp").alias("kafka_timestamp"),
         F.col("key"), F.col("value"), F.col("_parse_error").alias("error"),
-        F.col(BRONZE_VERSION).alias("bronze_version"), F.lit(recorded_at).cast("timestamp").alias("recorded_at"))
+        F.col(BRONZE_VERSION).alias("bronze_version"), F.lit(recorded_at).cast("timestamp").alias("recorded_at")
+    ).toArrow()

@@ -10,8 +10,8 @@ get past.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (ArrayType, BooleanType, DateType, LongType, StringType, StructField, StructType,
@@ -82,26 +82,16 @@ def with_version_identity(valid: DataFrame) -> DataFrame:
     return hashed.withColumn("version_id", F.sha2(identity, 256))
 
 
-@dataclass(frozen=True)
-class Chains:
-    """The rebuilt history of the keys an increment touches.
-
-    ``history_changes``: rows to upsert into party_history (new versions, and
-    existing ones whose valid_to / is_current moved). ``party_changes``: new
-    versions that became current, to upsert into party.
-    """
-
-    history_changes: DataFrame
-    party_changes: DataFrame
-    new_versions: DataFrame
-
-
 def _sequence_order(desc: bool = False) -> list[Column]:
     return [F.col(c).desc() if desc else F.col(c).asc() for c in SEQUENCE]
 
 
-def rebuild_chains(existing: DataFrame, incoming: DataFrame, *, recorded_at: Column) -> Chains:
+def rebuild_chains(existing: DataFrame, incoming: DataFrame, *, recorded_at: Column) -> DataFrame:
     """Merges incoming versions into the existing history of their keys.
+
+    Returns the rows to upsert into party_history: new versions (``_is_new``)
+    and existing ones whose valid_to / is_current moved; ``party_rows`` picks
+    the new versions that became current.
 
     ``existing``: party_history rows of the touched keys. ``incoming``: rows
     from with_version_identity, already narrowed to PARTY_SCHEMA's columns.
@@ -125,11 +115,21 @@ def rebuild_chains(existing: DataFrame, incoming: DataFrame, *, recorded_at: Col
         .withColumn("_recorded_at", F.when(F.col(_IS_NEW), recorded_at).otherwise(F.col("_recorded_at")))
     moved = ~F.col("valid_to").eqNullSafe(F.col(_OLD_VALID_TO)) | ~F.col("is_current").eqNullSafe(
         F.col(_OLD_IS_CURRENT))
-    history_changes = placed.where(F.col(_IS_NEW) | moved) \
-        .select(*[f.name for f in HISTORY_SCHEMA.fields], _IS_NEW)
-    party_changes = placed.where(F.col(_IS_NEW) & F.col("is_current")).select(*columns)
-    return Chains(history_changes=history_changes, party_changes=party_changes,
-                  new_versions=placed.where(F.col(_IS_NEW)).select(*columns))
+    return placed.where(F.col(_IS_NEW) | moved).select(*[f.name for f in HISTORY_SCHEMA.fields], _IS_NEW)
+
+
+def party_rows(history_changes: pa.Table) -> pa.Table:
+    """The new versions that are now current: what silver.party must take (collected on the driver)."""
+    becomes_current = pc.and_(history_changes.column(_IS_NEW), history_changes.column("is_current"))
+    return history_changes.filter(becomes_current).select(PARTY_SCHEMA.names)
+
+
+def new_version_count(history_changes: pa.Table) -> int:
+    return int(pc.sum(history_changes.column(_IS_NEW)).as_py() or 0)
+
+
+def history_rows(history_changes: pa.Table) -> pa.Table:
+    return history_changes.drop_columns([_IS_NEW])
 
 
 def newer_than_target(source: str = "s", target: str = "t") -> str:
