@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -121,8 +121,9 @@ class BronzeBatchWriter:
         self.run_id = run_id
         self.app_id = ingest_app_id(source)
         self.gate = BatchGate()
-        self.outcomes: dict[int, BatchOutcome] = {}
+        self._outcomes: dict[int, BatchOutcome] = {}
         self.rows_written = self.batches_written = self.batches_skipped = 0
+        self.last_batch_id: int | None = None
         self._lock = threading.Lock()
 
     def __call__(self, records: DataFrame, batch_id: int) -> None:
@@ -140,10 +141,11 @@ class BronzeBatchWriter:
                                    max_kafka_timestamp=_utc(stats.get("max_ts")),
                                    committed_at=dt.datetime.now(dt.timezone.utc))
             with self._lock:
-                self.outcomes[batch_id] = outcome
+                self._outcomes[batch_id] = outcome
                 self.rows_written += result.rows
                 self.batches_written += not result.skipped
                 self.batches_skipped += result.skipped
+                self.last_batch_id = batch_id
             if result.skipped:
                 log.info("%s batch %d: already in %s (transaction %s), skipped", self.query_name, batch_id,
                          self.source.bronze_table, self.app_id)
@@ -153,7 +155,7 @@ class BronzeBatchWriter:
 
     def take_outcome(self, batch_id: int) -> BatchOutcome | None:
         with self._lock:
-            return self.outcomes.pop(batch_id, None)
+            return self._outcomes.pop(batch_id, None)
 
 
 def kafka_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[SourceConfig]:
@@ -175,6 +177,20 @@ def ingest_app_id(source: SourceConfig) -> str:
     return f"stream:{source.name}"
 
 
+class SupervisedQuery(Protocol):
+    """What ``run_queries`` needs of a query; the silver and gold hops bring theirs next to ``IngestQuery``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def query(self) -> StreamingQuery: ...
+
+    def stop_gracefully(self) -> None: ...
+
+    def record_progress(self) -> int: ...
+
+
 @dataclass
 class IngestQuery:
     """A running ingest query with what stopping it gracefully and recording its progress need."""
@@ -189,11 +205,18 @@ class IngestQuery:
     def name(self) -> str:
         return self.writer.query_name
 
-    def stop_gracefully(self) -> None:
-        if self.query.isActive:
-            log.info("%s: stopping after the batch in flight", self.name)
-            self.writer.gate.close()
-            self.query.stop()
+    def stop_gracefully(self, *, timeout: float = 60.0) -> None:
+        """Lets the batch in flight reach bronze and Spark's commit log, then stops; no batch starts after."""
+        if not self.query.isActive:
+            return
+        log.info("%s: stopping after the batch in flight", self.name)
+        self.writer.gate.close()
+        last = self.writer.last_batch_id
+        deadline = time.monotonic() + timeout
+        while last is not None and self.query.isActive and time.monotonic() < deadline \
+                and int((self.query.lastProgress or {"batchId": -1})["batchId"]) < last:
+            time.sleep(0.1)
+        self.query.stop()
 
     def record_progress(self) -> int:
         """Appends one ops.stream_progress row per micro-batch finished since the last call."""
@@ -264,7 +287,7 @@ def start_ingest(spark: SparkSession, store: TableStore, config: PipelineConfig,
     return IngestQuery(source=source, query=query, writer=writer, store=store)
 
 
-def run_queries(queries: Sequence[IngestQuery], *, stop: threading.Event, progress_every: float = 10.0,
+def run_queries(queries: Sequence[SupervisedQuery], *, stop: threading.Event, progress_every: float = 10.0,
                 poll_seconds: float = 0.5) -> None:
     """Runs until ``stop`` is set, every query has finished (available-now) or one fails.
 
@@ -272,7 +295,7 @@ def run_queries(queries: Sequence[IngestQuery], *, stop: threading.Event, progre
     flushed every ``progress_every`` seconds and once more at the end.
     """
     last_recorded = time.monotonic()
-    failed: IngestQuery | None = None
+    failed: SupervisedQuery | None = None
     while not stop.is_set():
         failed = next((q for q in queries if not q.query.isActive and q.query.exception() is not None), None)
         if failed is not None or not any(q.query.isActive for q in queries):
