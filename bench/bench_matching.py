@@ -107,6 +107,10 @@ def judged(left: np.ndarray, right: np.ndarray, probability: np.ndarray, entity:
     return evaluate_scores(probability.astype(float), is_match, true_pairs=true_pairs, threshold=threshold)
 
 
+def _phase(prefix: str, monitor: ProcessTreeMonitor) -> dict[str, Any]:
+    return {prefix + name: value for name, value in monitor.figures().items()}
+
+
 def quality(prefix: str, result: Evaluation) -> dict[str, Any]:
     return {f"{prefix}_precision": round(result.at_threshold.precision, 4),
             f"{prefix}_recall": round(result.at_threshold.recall, 4),
@@ -141,7 +145,7 @@ def run_ours(spark: SparkSession, records: DataFrame, matching: MatchingConfig, 
             "ours_em_iterations": report.em_iterations, "ours_score_seconds": score_seconds,
             "ours_pairs": scored.num_rows, "ours_pairs_per_second": round(scored.num_rows / score_seconds),
             "ours_skipped_blocks": skipped.skipped_blocks, "ours_pairs_skipped": skipped.pairs_skipped,
-            **quality("ours", result), **training.figures("ours_train_"), **scoring.figures("ours_score_")}
+            **quality("ours", result), **_phase("ours_train_", training), **_phase("ours_score_", scoring)}
 
 
 def splink_settings() -> SettingsCreator:
@@ -191,7 +195,7 @@ def run_splink(prefix: str, api: Any, frame: Any, entity: dict[str, str], *, tru
                threshold: float) -> dict[str, Any]:
     with ProcessTreeMonitor() as training:
         started = time.perf_counter()
-        linker = Linker(frame, splink_settings(), db_api=api)
+        linker = Linker(api.register(frame), splink_settings())
         linker.training.estimate_probability_two_random_records_match(
             [block_on("email"), block_on("first_name", "last_name", "date_of_birth")], recall=0.8)
         linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=SEED)
@@ -209,7 +213,7 @@ def run_splink(prefix: str, api: Any, frame: Any, entity: dict[str, str], *, tru
                     threshold=threshold)
     return {f"{prefix}_train_seconds": train_seconds, f"{prefix}_score_seconds": score_seconds,
             f"{prefix}_pairs": table.num_rows, f"{prefix}_pairs_per_second": round(table.num_rows / score_seconds),
-            **quality(prefix, result), **training.figures(f"{prefix}_train_"), **scoring.figures(f"{prefix}_score_")}
+            **quality(prefix, result), **_phase(f"{prefix}_train_", training), **_phase(f"{prefix}_score_", scoring)}
 
 
 def main() -> int:
@@ -238,6 +242,7 @@ def main() -> int:
         figures |= run_splink("splink_duckdb", DuckDBAPI(), frame, entity, true_pairs=true_pairs,
                               threshold=threshold)
         if live <= args.splink_spark_max:
+            spark.sparkContext.setCheckpointDir(str(project / "splink_checkpoints"))  # Splink breaks lineage
             spark_frame = spark.createDataFrame(frame).repartition(config.spark.shuffle_partitions)
             figures |= run_splink("splink_spark", SparkAPI(spark_session=spark), spark_frame, entity,
                                   true_pairs=true_pairs, threshold=threshold)

@@ -158,3 +158,12 @@ def test_match_hop_scores_live_silver_records_into_match_pairs_once(spark: Spark
     assert (report.pairs_written, report.decisions) == (3, {"auto_merge": 1, "no_match": 2})
     again = run_match(spark, store, matching, run_id="run-2")
     assert again.skipped and store.read("gold.match_pairs").count() == 3
+
+
+def test_term_frequency_adjustment_uses_the_random_pair_u_when_the_model_keeps_one() -> None:
+    candidate = FellegiSunterModel("fs-cand", 0.5, (
+        ComparisonParams("last_name", (LevelParams("missing", 1, 1), LevelParams("exact", 0.8, 0.4),
+                                       LevelParams("jw >= 0.9", 0.15, 0.2), LevelParams("else", 0.05, 0.4)),
+                         tf_u=0.01), MODEL.comparisons[1]), THRESHOLDS)
+    scored = score_arrow(PLAN, candidate, _with_tf(_pairs(ROWS[:1]), [0.02], [0.005])).to_pylist()
+    assert scored[0]["explanation"][0]["weight"] == pytest.approx(math.log2(0.8 / 0.4) + math.log2(0.01 / 0.02))

@@ -153,3 +153,21 @@ def test_sessions_train_only_comparisons_their_keys_do_not_use() -> None:
     np.testing.assert_allclose(twice, one)  # the mean of equal estimates; an idle session adds nothing
     np.testing.assert_allclose(one[2], [1.0, *initial_m(specs[2])[1:]])  # never trained: keeps its seed
     assert not np.allclose(one[0], [1.0, *initial_m(specs[0])[1:]])
+
+
+def test_candidate_u_is_refitted_on_candidate_pairs_and_keeps_random_u_for_term_frequencies() -> None:
+    spec = ComparisonSpec("last_name", "last_name", (LevelSpec("missing", "missing"), LevelSpec("exact", "exact"),
+                                                     LevelSpec("else", "else")), term_frequency=True)
+    plan = build_plan([spec])
+    sample = pa.table({"last_name": ["Lee", "Lee", "Khan", "Diaz", "Ng"]})  # 1 of 10 random pairs agrees
+    # candidates: half agree on the surname (households), matches always agree
+    patterns = pa.table({"last_name": pa.array([1, 2], pa.int8()), "_count": [600, 400]})
+    fixed, fixed_report = estimate(plan, [spec], sample=sample, patterns=patterns, records=1000,
+                                   settings=SETTINGS, thresholds=Thresholds(0.9, 0.5))
+    refitted, report = estimate(plan, [spec], sample=sample, patterns=patterns, records=1000, settings=SETTINGS,
+                                thresholds=Thresholds(0.9, 0.5), candidate_u=True)
+    assert fixed.comparisons[0].levels[1].u == pytest.approx(0.1) and fixed.comparisons[0].tf_u is None
+    assert refitted.comparisons[0].tf_u == pytest.approx(0.1)
+    assert refitted.comparisons[0].levels[1].u > 0.1  # agreement is common among non-matching candidates
+    assert refitted.prior == pytest.approx(report.candidate_match_share)
+    assert fixed.prior == pytest.approx(fixed_report.candidate_match_share * 1000 / (1000 * 999 / 2))

@@ -93,6 +93,10 @@ class TrainingSpec:
     seed: int = 42
     u_sample_records: int = 2000  # u comes from every pair among this many randomly drawn records
     em: EmSettings = EmSettings()
+    # u for scoring: "random_pairs" (u as measured), or "candidates": refitted by EM (m fixed) over the
+    # candidate pairs, the population actually scored, where household members sharing contact details
+    # make agreement on them far more common among non-matches than among random pairs.
+    u_from: Literal["random_pairs", "candidates"] = "candidates"
     # EM sessions: each blocks on a rule and estimates m for the comparisons its keys do not use.
     sessions: tuple[BlockingRule, ...] = (BlockingRule("date_of_birth", ("date_of_birth",)),
                                           BlockingRule("names", ("first_name", "last_name")))
@@ -256,13 +260,14 @@ def _level(s: Section, column: str | None) -> LevelSpec | None:
 
 
 def _training(s: Section) -> TrainingSpec:
-    s.allow_only(["seed", "u_sample_records", "em", "sessions"])
+    s.allow_only(["seed", "u_sample_records", "u_from", "em", "sessions"])
     em = s.section("em")
     em.allow_only(["max_iterations", "tolerance", "initial_prior"])
     defaults = TrainingSpec()
     return TrainingSpec(
         seed=s.integer("seed", defaults.seed, minimum=0),
         u_sample_records=s.integer("u_sample_records", defaults.u_sample_records, minimum=10),
+        u_from=s.choice("u_from", ["random_pairs", "candidates"], defaults.u_from),
         em=EmSettings(max_iterations=em.integer("max_iterations", defaults.em.max_iterations, minimum=1),
                       tolerance=em.number("tolerance", defaults.em.tolerance, minimum=0.0),
                       initial_prior=em.number("initial_prior", defaults.em.initial_prior, minimum=1e-9,

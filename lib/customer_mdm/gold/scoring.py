@@ -2,11 +2,11 @@
 
 Fellegi-Sunter: each level of each comparison has m = P(level | match) and
 u = P(level | non-match); its weight is log2(m / u). A pair's match weight
-is the prior weight log2(lambda / (1 - lambda)) plus its levels' weights,
-where an exact match on a term-frequency comparison weighs log2(m / tf)
-instead of log2(m / u) (split as the level weight plus the adjustment
-log2(u / tf), tf being the larger relative frequency of the two values): a
-match on a common surname counts less than on a rare one. Probability is
+is the prior weight log2(lambda / (1 - lambda)) plus its levels' weights;
+an exact match on a term-frequency comparison adds log2(u_random / tf),
+where u_random is the level's agreement rate over random record pairs and tf
+the larger relative frequency of the two values: a match on a common surname
+counts less than on a rare one. Probability is
 2^W / (1 + 2^W). Every pair keeps its explanation: one (name, level, weight)
 per comparison, and the prior and explanation weights sum to the match weight.
 
@@ -65,12 +65,13 @@ class LevelParams:
 class ComparisonParams:
     name: str
     levels: tuple[LevelParams, ...]  # levels[0] is "missing": weight 0 whatever m and u say
+    tf_u: float | None = None  # u of the exact level over random pairs, which term frequencies refine
 
 
 @dataclass(frozen=True)
 class FellegiSunterModel:
     version: str
-    prior: float  # lambda: probability that two records drawn at random are the same party
+    prior: float  # lambda: probability that two records of a scored pair are the same party
     comparisons: tuple[ComparisonParams, ...]
     thresholds: Thresholds
 
@@ -132,7 +133,8 @@ def fellegi_sunter(plan: Plan, model: FellegiSunterModel, levels: np.ndarray,
         left, right = tf[j]  # type: ignore[misc]
         frequency = np.fmax(left, right)
         at_exact = (levels[:, j] == exact) & (frequency > 0)
-        u_exact = model.comparisons[j].levels[exact].u
+        params = model.comparisons[j]
+        u_exact = params.tf_u if params.tf_u is not None else params.levels[exact].u
         weights[at_exact, j] += np.log2(u_exact / frequency[at_exact])
     total = model.prior_weight + weights.sum(axis=1)
     labels = _labels(plan, levels)

@@ -33,7 +33,8 @@ from customer_mdm.config.matching import (BlockingRule, BlockingSpec, Comparison
                                           Thresholds)
 from customer_mdm.errors import MdmError
 from customer_mdm.gold.blocking import block, pair_records
-from customer_mdm.gold.comparisons import LEFT, RIGHT, Plan, comparison_vectors, levels_of, plan_columns
+from customer_mdm.gold.comparisons import (LEFT, RIGHT, Comparison, Plan, comparison_vectors, levels_of,
+                                          plan_columns)
 from customer_mdm.gold.evaluation import label_pairs
 from customer_mdm.gold.scoring import ComparisonParams, FellegiSunterModel, LevelParams, Model, WeightedModel
 
@@ -185,13 +186,17 @@ def _vectors(patterns: pa.Table, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
 
 def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, patterns: pa.Table,
              sessions: Sequence[Session] = (), records: int, settings: EmSettings, thresholds: Thresholds,
-             labelled: bool = False, seed: int = 0) -> tuple[FellegiSunterModel, TrainingReport]:
+             labelled: bool = False, candidate_u: bool = False,
+             seed: int = 0) -> tuple[FellegiSunterModel, TrainingReport]:
     """The model from a record sample (u), EM sessions (m) and the candidate-pair patterns (the prior).
 
     Each session runs EM with u fixed on its own pairs, its inactive comparisons treated as missing; a
     comparison's m is the mean over the sessions it took part in (its configured seed if none). With
     ``labelled``, ``patterns`` has an ``is_match`` column and m is counted from the matches instead.
-    The share of matches among candidate pairs is then fitted with m and u fixed.
+    Last, EM over the candidate pairs fits their match share with m fixed, and with ``candidate_u``
+    also u: the model then scores with u and the prior of the candidate population, and keeps the
+    random-pair u of exact levels for term-frequency adjustment. Otherwise the prior is that share
+    scaled by candidate pairs / all pairs.
     """
     started = time.monotonic()
     n_levels = [len(c.levels) for c in plan]
@@ -219,13 +224,21 @@ def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, p
                     estimates[j].append(fitted.m[j])
         m = [np.mean(found, axis=0) if found else seed for found, seed in zip(estimates, seeds)]
     result = expectation_maximisation(vectors, counts, n_levels=n_levels, m=m, u=u, prior=settings.initial_prior,
-                                      settings=settings, fix_m=True)
+                                      settings=settings, fix_m=True, fix_u=not candidate_u)
     candidates = int(counts.sum())
     possible = records * (records - 1) / 2
-    prior = min(max(result.prior * candidates / possible, 1e-12), 0.5) if possible else 0.5
+    prior = result.prior if candidate_u else \
+        min(max(result.prior * candidates / possible, 1e-12), 0.5) if possible else 0.5
+    scoring_u = result.u
+
+    def tf_u(j: int, comparison: Comparison) -> float | None:
+        exact = comparison.exact_index
+        return float(u[j][exact]) if candidate_u and comparison.term_frequency and exact is not None else None
+
     comparisons = tuple(
-        ComparisonParams(c.name, tuple(LevelParams(label, float(m[j][i]) if i else 1.0, float(u[j][i]) if i else 1.0)
-                                       for i, label in enumerate(c.labels)))
+        ComparisonParams(c.name, tuple(LevelParams(label, float(m[j][i]) if i else 1.0,
+                                                   float(scoring_u[j][i]) if i else 1.0)
+                                       for i, label in enumerate(c.labels)), tf_u(j, c))
         for j, c in enumerate(plan))
     parameters = json.dumps({"prior": prior, "comparisons": [_comparison_json(c) for c in comparisons]},
                             sort_keys=True)
@@ -241,7 +254,7 @@ def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, p
 
 
 def _comparison_json(c: ComparisonParams) -> dict[str, Any]:
-    return {"name": c.name, "levels": [{"label": lv.label, "m": lv.m, "u": lv.u} for lv in c.levels]}
+    return {"name": c.name, "tf_u": c.tf_u, "levels": [{"label": lv.label, "m": lv.m, "u": lv.u} for lv in c.levels]}
 
 
 def save_model(model: FellegiSunterModel, report: TrainingReport, path: Path) -> None:
@@ -263,7 +276,8 @@ def load_model(path: Path, *, thresholds: Thresholds) -> FellegiSunterModel:
         if document.get("format") != MODEL_FORMAT:
             raise MdmError(f"{path} is not a {MODEL_FORMAT} model file (format {document.get('format')!r})")
         comparisons = tuple(ComparisonParams(c["name"], tuple(LevelParams(lv["label"], float(lv["m"]),
-                                                                          float(lv["u"])) for lv in c["levels"]))
+                                                                          float(lv["u"])) for lv in c["levels"]),
+                                             None if c.get("tf_u") is None else float(c["tf_u"]))
                             for c in document["comparisons"])
         return FellegiSunterModel(version=str(document["version"]), prior=float(document["prior"]),
                                   comparisons=comparisons, thresholds=thresholds)
@@ -304,7 +318,8 @@ def train(records: DataFrame, plan: Plan, config: MatchingConfig, *,
         .select(*plan_columns(plan)).toArrow()
     model, report = estimate(plan, config.comparisons, sample=sample, patterns=patterns, sessions=sessions,
                              records=n, settings=config.training.em, thresholds=config.thresholds,
-                             labelled=labels is not None, seed=config.training.seed)
+                             labelled=labels is not None, candidate_u=config.training.u_from == "candidates",
+                             seed=config.training.seed)
     log.info("trained %s on %d records: %d candidate pairs (%d patterns), u from %d sampled pairs, m from %s "
              "(%d EM iterations, converged %s), prior %.3g, %.1fs", model.version, n, report.candidate_pairs,
              patterns.num_rows, report.u_sample_pairs, report.m_from, report.em_iterations, report.em_converged,
