@@ -31,6 +31,7 @@ typecheck: venv
 	$(PY) -m mypy
 
 bench: venv
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
 	$(PY) bench/run_all.py
 
 clean-lake:

@@ -23,5 +23,7 @@ setup(
         "usaddress-scourgify>=0.7",
         "nicknames>=1",
         "scipy>=1.14",
+        "jellyfish>=1.1",
+        "pycountry>=24",
     ],
 )
