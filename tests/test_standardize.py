@@ -35,6 +35,10 @@ CASES: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
         "full_name": "Robert J McDonald III"}),
     "parts_win_gaps_from_full": ({"full_name": "Bob Smith", "first_name": "Robert"}, {
         "first_name": "Robert", "last_name": "Smith", "full_name": "Robert Smith"}),
+    "billing_account_tag": ({"full_name": "HESS, JERRY JAMES ACCT"}, {
+        "first_name": "Jerry", "middle_name": "James", "last_name": "Hess", "full_name": "Jerry James Hess"}),
+    "billing_account_dash_tag": ({"full_name": "Mary B Xiong - HOME"}, {
+        "first_name": "Mary", "middle_name": "B", "last_name": "Xiong", "full_name": "Mary B Xiong"}),
     "email_mixed_case_spaces": ({"email": " Bob@Example.COM "}, {"email": "bob@example.com", "_std_flags": []}),
     "email_invalid": ({"email": "bob@@example"}, {
         "email": None, "_std_flags": ["email_invalid"], "_std_rejected": {"email_invalid": "bob@@example"}}),
@@ -50,6 +54,9 @@ CASES: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
     "us_zip_lost_leading_zero": ({"address_line1": "1 Beacon St", "city": "Boston", "state": "ma",
                                   "postcode": "2108", "country": "USA"}, {
         "address_line1": "1 BEACON ST", "state": "MA", "postcode": "02108", "country": "US"}),
+    "us_address_without_zip": ({"address_line1": "345 Market Street", "address_line2": "apt 13c",
+                                "city": "Colorado Springs", "state": "CO", "country": "US"}, {
+        "address_line1": "345 MARKET ST", "address_line2": "APT 13C", "postcode": None, "_std_flags": []}),
     "us_address_unparseable": ({"address_line1": "#### ????", **US_ADDRESS}, {
         "address_line1": "#### ????", "_std_flags": ["address_unparsed"],
         "_std_rejected": {"address_unparsed": "#### ????"}}),

@@ -65,6 +65,8 @@ TIMESTAMP_FORMATS: tuple[str, ...] = (
     "yyyy-MM-dd HH:mm:ss[.SSSSSS]XXX", "M/d/yyyy H:mm[:ss]",
 )
 
+#: Account tags billing systems add to names ("SMITH, JOHN - HOME", "JOHN SMITH (PRIMARY)", "... ACCT").
+NAME_NOISE = r"(?i)\s+-\s+.*$|\s*\([^)]*\)|\b(?:acct|account)\b\.?"
 PhoneCheck = Literal["valid", "possible"]
 _US_ZIP = r"^(\d{5})(?:[- ]?(\d{4}))?$"
 _CACHE_SIZE = 1 << 16
@@ -86,12 +88,15 @@ class StandardizeOptions:
     country code and for addresses without a country. ``phone_check`` "valid"
     keeps only numbers assigned in the numbering plan; "possible" keeps any
     number of a plausible length (useful for synthetic 555 numbers).
+    ``name_noise`` (a Java regex, None for none) is removed from name fields
+    before they are parsed.
     """
 
     default_region: str = "US"
     date_formats: tuple[str, ...] = DATE_FORMATS
     timestamp_formats: tuple[str, ...] = TIMESTAMP_FORMATS
     phone_check: PhoneCheck = "valid"
+    name_noise: str | None = NAME_NOISE
 
     def __post_init__(self) -> None:
         if self.default_region not in phonenumbers.SUPPORTED_REGIONS:
@@ -101,6 +106,11 @@ class StandardizeOptions:
             raise ValueError("date_formats and timestamp_formats need at least one pattern each")
         if self.phone_check not in ("valid", "possible"):
             raise ValueError(f"phone_check must be 'valid' or 'possible' (got {self.phone_check!r})")
+        if self.name_noise:
+            try:
+                re.compile(self.name_noise)
+            except re.error as exc:
+                raise ValueError(f"name_noise must be a regular expression ({exc}): {self.name_noise!r}") from exc
 
     @classmethod
     def for_source(cls, source: SourceConfig, *, default_region: str = "US",
@@ -120,6 +130,9 @@ def standardize(df: DataFrame, *, options: StandardizeOptions = StandardizeOptio
     if missing:
         raise ValueError(f"standardize needs the canonical party columns; missing: {missing}")
     cleaned = df.withColumns({_tmp(c): _clean(F.col(c)) for c in CANONICAL_COLUMNS})
+    if options.name_noise:
+        cleaned = cleaned.withColumns({_tmp(c): _clean(F.regexp_replace(_t(c), options.name_noise, ""))
+                                       for c in _NAME_INPUTS})
     located = _with_lookup(cleaned, _country_key(_t("country")), _country_table(), _tmp("iso_country"))
     located = located.withColumn(_tmp("country"), F.coalesce(_t("iso_country"), F.upper(_t("country"))))
     located = located.withColumn(_tmp("us"), (_t("country") == F.lit("US")) | (
@@ -140,7 +153,7 @@ def standardize(df: DataFrame, *, options: StandardizeOptions = StandardizeOptio
     })
     phone_e164 = _phone_udf(options.default_region, options.phone_check)
     enriched = placed.withColumns({
-        _tmp("name"): _names_udf(_t("full_name"), _t("first_name"), _t("middle_name"), _t("last_name")),
+        _tmp("name"): _names_udf(*(_t(c) for c in _NAME_INPUTS)),
         _tmp("address"): _address_udf(F.upper(_t("address_line1")), F.upper(_t("address_line2")), _t("city"),
                                       _t("state"), _t("postcode"), us),
         _tmp("email_std"): _email_udf(_t("email")),
@@ -256,6 +269,7 @@ def _boolean(value: Column) -> Column:
 
 # -- Arrow UDFs: one per library family, each over cached per-value functions ----------------------
 
+_NAME_INPUTS = ("full_name", "first_name", "middle_name", "last_name")
 _NAME_FIELDS = ("first_name", "middle_name", "last_name", "name_suffix", "full_name")
 _NAME_TYPE = StructType([StructField(f, StringType()) for f in _NAME_FIELDS])
 _ADDRESS_TYPE = StructType([StructField("line1", StringType()), StructField("line2", StringType()),
@@ -373,7 +387,7 @@ def _usps_lines(line1: str, line2: str | None, city: str | None, state: str | No
                 postcode: str | None) -> tuple[str | None, str | None] | None:
     try:
         parsed = normalize_address_record({"address_line_1": line1, "address_line_2": line2, "city": city,
-                                           "state": state, "postal_code": postcode})
+                                           "state": state, "postal_code": postcode}, strict=False)
     except AddressNormalizationError:
         return None
     return parsed["address_line_1"], parsed["address_line_2"]
@@ -381,7 +395,10 @@ def _usps_lines(line1: str, line2: str | None, city: str | None, state: str | No
 
 def _street_lines(line1: str | None, line2: str | None, city: str | None, state: str | None,
                   postcode: str | None, us: bool | None) -> tuple[str | None, str | None, bool | None]:
-    """USPS form for US addresses (unit split into line 2); others, and US ones scourgify cannot parse, as given."""
+    """USPS form for US addresses (unit split into line 2); others, and US ones scourgify cannot parse, as given.
+
+    Non-strict: city and state, or a postcode, are enough context for scourgify.
+    """
     if not us or line1 is None:
         return line1, line2, None
     usps = _usps_lines(line1, line2, city, state, postcode)
