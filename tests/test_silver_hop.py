@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from pyspark.sql import functions as F
 from customer_mdm.bronze.audit import PARTITION_COLUMNS
 from customer_mdm.bronze.files import bronze_file_schema, to_bronze
 from customer_mdm.config import PipelineConfig, SourceConfig
+from customer_mdm.config.quality import load_quality_rules
+from customer_mdm.errors import DataQualityFailure
 from customer_mdm.hops.refine import HISTORY, PARTY, refine_source
 from customer_mdm.storage import TableStore, open_store
 
@@ -127,3 +130,30 @@ def test_any_arrival_order_ends_in_the_same_state(spark, store, config, seed):
         chain = history.where(F.col("source_record_id") == key).orderBy("valid_from").collect()
         assert all(a.valid_to == b.valid_from for a, b in zip(chain, chain[1:]))
         assert chain[-1].valid_to is None and chain[-1].is_current
+
+
+def fail_rules(tmp_path: Path):
+    path = tmp_path / "quality.yaml"
+    path.write_text("rules:\n  - name: email_required\n    type: mandatory\n    column: email\n    action: fail\n")
+    return load_quality_rules(path)
+
+
+def test_fail_rule_stops_a_batch_before_any_silver_write(spark, store, config, tmp_path):
+    land(spark, store, [version("1", 0, "Ann"), {**version("2", 0, "Bob"), "email": None}], name="a.csv")
+    with pytest.raises(DataQualityFailure, match=r"email_required \(1 of 2 rows\)"):
+        refine_source(store, SOURCE, rules=fail_rules(tmp_path), run_id="r1", mode="batch",
+                      report_dir=tmp_path / "report")
+    assert {t: store.version(t) for t in (PARTY, HISTORY, "silver.quarantine")} == {
+        PARTY: 0, HISTORY: 0, "silver.quarantine": 0}
+    checklist = json.loads((tmp_path / "report" / "validation_checklist.json").read_text())
+    assert checklist["status"] == "FAIL"
+
+
+def test_fail_rule_in_a_stream_quarantines_and_reports_a_breach(spark, store, config, tmp_path):
+    land(spark, store, [version("1", 0, "Ann"), {**version("2", 0, "Bob"), "email": None}], name="a.csv")
+    report = refine_source(store, SOURCE, rules=fail_rules(tmp_path), run_id="r1", mode="stream")
+    assert report.breached_rules == ("email_required",)
+    assert (report.counts.upserted, report.counts.quarantined) == (1, 1)
+    rows = store.read("silver.quarantine").select("source_record_id", "rule", "action", "_raw").collect()
+    assert [(r.source_record_id, r.rule, r.action) for r in rows] == [("2", "email_required", "fail")]
+    assert json.loads(rows[0]._raw)["first"] == "Bob"
