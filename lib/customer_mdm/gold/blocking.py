@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 from pyspark.errors import AnalysisException, ParseException
@@ -74,16 +74,16 @@ def block(records: DataFrame, spec: BlockingSpec) -> Blocked:
     found: list[DataFrame] = []
     skipped: list[DataFrame] = []
     for index, rule in enumerate(spec.rules):
-        keyed = _keyed(records, rule)
         key_names = [f"_k{i}" for i in range(len(rule.keys))]
-        sizes = keyed.groupBy(*key_names).agg(F.count(F.lit(1)).alias("records"))
-        oversized = sizes.where(F.col("records") > spec.max_block_size)
+        # one shuffle by block key serves the size count and the self-join after it
+        sized = _keyed(records, rule).withColumn("records", F.count(F.lit(1)).over(Window.partitionBy(*key_names)))
+        oversized = sized.where(F.col("records") > spec.max_block_size).select(*key_names, "records").distinct()
         skipped.append(oversized.select(
             F.lit(rule.name).alias("blocking_rule"),
             F.to_json(F.struct(*[F.col(k).cast("string").alias(e) for k, e in zip(key_names, rule.keys)]))
             .alias("block_key"),
             F.col("records"), (F.col("records") * (F.col("records") - 1) / 2).cast("long").alias("pairs_skipped")))
-        kept = keyed.join(oversized.select(*key_names), key_names, "left_anti")
+        kept = sized.where(F.col("records") <= spec.max_block_size)
         left = kept.select(F.col(RID).alias(L_RID), *key_names)
         right = kept.select(F.col(RID).alias(R_RID), *key_names)
         found.append(left.join(right, key_names).where(F.col(L_RID) < F.col(R_RID))
