@@ -69,7 +69,7 @@ def test_levels_of_reads_prefixed_columns_per_comparison() -> None:
 
 
 def test_spark_evaluates_the_same_levels(spark: SparkSession) -> None:
-    pairs = spark.createDataFrame([("1", "Bob", "Robert"), ("2", "Ann", "Anne"), ("3", None, "X")],
+    pairs = spark.createDataFrame([("1", "Bob", "Robert"), ("2", "Micheal", "Michael"), ("3", None, "X")],
                                   "id string, l_first_name string, r_first_name string")
     expected = spark.createDataFrame([("1", 2), ("2", 3), ("3", 0)], "id string, first_name byte")
     got = comparison_vectors((_name_comparison(),), pairs, keep=["id"])
