@@ -179,6 +179,12 @@ def session_active(plan: Plan, rule: BlockingRule) -> tuple[bool, ...]:
     return tuple(c.column not in used for c in plan)
 
 
+def _ordered(patterns: pa.Table, plan: Plan) -> pa.Table:
+    """Patterns in one order whatever order Spark returned them in, so EM's float sums and the model repeat."""
+    keys = [c.name for c in plan] + [k for k in ("is_match",) if k in patterns.column_names]
+    return patterns.sort_by([(k, "ascending") for k in keys])
+
+
 def _vectors(patterns: pa.Table, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
     vectors = np.column_stack([patterns.column(c.name).to_numpy() for c in plan]).astype(np.int64)
     return vectors, patterns.column("_count").to_numpy().astype(np.float64)
@@ -202,6 +208,7 @@ def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, p
     n_levels = [len(c.levels) for c in plan]
     pairs = all_pairs(sample, list(dict.fromkeys(c.column for c in plan)))
     u = level_shares(levels_of(plan, pairs), n_levels)
+    patterns = _ordered(patterns, plan)
     vectors, counts = _vectors(patterns, plan)
     iterations, converged = 0, True
     if labelled:
@@ -211,7 +218,7 @@ def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, p
         seeds = [initial_m(s) for s in specs]
         estimates: list[list[np.ndarray]] = [[] for _ in plan]
         for session in sessions:
-            session_vectors, session_counts = _vectors(session.patterns, plan)
+            session_vectors, session_counts = _vectors(_ordered(session.patterns, plan), plan)
             session_vectors[:, ~np.array(session.active)] = 0
             fitted = expectation_maximisation(session_vectors, session_counts, n_levels=n_levels, m=seeds, u=u,
                                               prior=settings.initial_prior, settings=settings)
