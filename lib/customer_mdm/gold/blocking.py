@@ -24,12 +24,12 @@ from customer_mdm.errors import ConfigIssue
 RID = "_rid"
 L_RID, R_RID = "l_rid", "r_rid"
 KEY_COLUMNS = ("source_system", "source_record_id")
-_SEPARATOR = "\u001f"  # sorts below every printable character, so string order = (system, id) order
+KEY_SEPARATOR = "\u001f"  # sorts below every printable character, so string order = (system, id) order
 
 
 def record_id(source_system: Column, source_record_id: Column) -> Column:
     """One string key per record whose order is the order of (source_system, source_record_id)."""
-    return F.concat_ws(_SEPARATOR, source_system, source_record_id)
+    return F.concat_ws(KEY_SEPARATOR, source_system, source_record_id)
 
 
 def with_record_id(records: DataFrame) -> DataFrame:
