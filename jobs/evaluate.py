@@ -3,12 +3,6 @@
 Prints a readable table (at the configured auto-merge threshold and at the
 best threshold) and writes the full result, with the precision-recall curve
 as data, to --json.
-
-Examples:
-  python jobs/evaluate.py --truth data/truth/truth.csv
-  python jobs/evaluate.py --truth data/truth/truth.csv --json eval.json --model-version fs-20261122T...
-
-Exit codes: 0 evaluated, 1 nothing to evaluate or a failure, 2 bad configuration or flags.
 """
 from __future__ import annotations
 
@@ -18,7 +12,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from customer_mdm.config import load_config
+from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
 from customer_mdm.config.matching import load_matching
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.gold.evaluation import evaluate
@@ -26,38 +20,37 @@ from customer_mdm.gold.tables import MATCH_PAIRS
 from customer_mdm.gold.training import scoring_model
 from customer_mdm.hops.match import PARTY, prepare_records
 from customer_mdm.gold.comparisons import build_plan
-from customer_mdm.logs import configure_logging
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
 
-REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = (
+    ("python jobs/evaluate.py --truth data/truth/truth.csv", "the configured model's latest pairs"),
+    ("python jobs/evaluate.py --truth data/truth/truth.csv --json eval.json --model-version fs-20261122T...",
+     "another model, full result as JSON"),
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default=str(REPO / "conf"), help="configuration folder (default: %(default)s)")
-    parser.add_argument("--lake", help="lake root folder (default: lake_root of pipeline.yaml)")
+    parser = job_parser(__doc__ or "", examples=EXAMPLES,
+                        exit_codes={EXIT_OK: "evaluated", EXIT_FAILED: "nothing to evaluate, or a failure"})
     parser.add_argument("--matching", help="matching settings (default: <conf>/matching.yaml)")
     parser.add_argument("--truth", required=True,
                         help="truth CSV with header source_system,source_record_id,entity_id")
     parser.add_argument("--model-version", help="evaluate this model's pairs (default: the configured model)")
     parser.add_argument("--json", help="write the full result (with the precision-recall curve) here")
-    parser.add_argument("--quiet", action="store_true", help="warnings and the result only")
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging(quiet=args.quiet)
     try:
-        config = load_config(args.conf, lake=args.lake)
+        config = job_config(args)
         matching = load_matching(args.matching or config.conf_dir / "matching.yaml", project_root=config.project_root)
         if not Path(args.truth).is_file():
             raise MdmError(f"--truth {args.truth}: no such file")
         version = args.model_version or scoring_model(matching).version
     except (ConfigError, MdmError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, EXIT_USAGE)
     spark = build_session(config.spark)
     try:
         store = open_store(spark, config)
@@ -72,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             .select("source_system", "source_record_id", "entity_id")
         result = evaluate(scored, truth, records, threshold=matching.decision_thresholds.auto_merge)
     except MdmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return fail(exc, EXIT_FAILED)
     finally:
         spark.stop()
     print(f"model {version}, silver.party version {silver_version}")
@@ -81,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(result.dumps() + "\n", encoding="utf-8")
         print(f"full result with the precision-recall curve: {args.json}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -5,14 +5,8 @@ first row of a customer is a create (op "upsert"), later rows are updates
 (op "upsert"), rows with status DELETED are deletes (op "delete"). Files are
 replayed in name order, so events follow the extracts' history.
 
-Examples:
-  python jobs/produce_events.py                          # data/landing/crm/*.csv -> crm.customers, full speed
-  python jobs/produce_events.py --rate 200 --partitions 4 --malformed 3
-  python jobs/produce_events.py --duration 300 --rate 5000 --pad-to 500   # then keep sending updates (soak)
-
 ``--malformed N`` adds N poison messages spread through the stream (not JSON,
 not UTF-8, null value) so the silver hop's dead-letter path gets exercised.
-Exit codes: 0 sent, 1 Kafka failed, 2 bad configuration, flags or input.
 """
 from __future__ import annotations
 
@@ -33,13 +27,12 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from customer_mdm.config import PipelineConfig, SourceConfig, load_config
+from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
+from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.config.kafka import kafka_python_config
 from customer_mdm.errors import ConfigError, MdmError
-from customer_mdm.logs import configure_logging
 from customer_mdm.party import SOURCE_RECORD_ID
 
-REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("produce_events")
 
 # Poison messages, in the order they are cycled through.
@@ -54,17 +47,24 @@ class Event:
     value: bytes | None
 
 
+EXAMPLES = (
+    ("python jobs/produce_events.py", "data/landing/crm/*.csv -> crm.customers, full speed"),
+    ("python jobs/produce_events.py --rate 200 --partitions 4 --malformed 3", "paced, with poison messages"),
+    ("python jobs/produce_events.py --duration 300 --rate 5000 --pad-to 500",
+     "then keep sending updates for 5 minutes (soak)"),
+)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default=str(REPO / "conf"), help="configuration folder (default: %(default)s)")
-    parser.add_argument("--source", default="crm_events", help="Kafka source whose topic and columns to use "
-                        "(default: %(default)s)")
+    parser = job_parser(__doc__ or "", examples=EXAMPLES, lake=False,
+                        exit_codes={EXIT_OK: "sent", EXIT_FAILED: "Kafka failed",
+                                    EXIT_USAGE: "bad configuration, flags or input: nothing was sent"})
+    parser.add_argument("--source", default="crm_events", help="Kafka source whose topic and columns to use")
     parser.add_argument("--input", default="data/landing/crm/*.csv",
-                        help="CSV extracts, a glob relative to the project root (default: %(default)s)")
+                        help="CSV extracts, a glob relative to the project root")
     parser.add_argument("--bootstrap-servers", help="override kafka.bootstrap_servers of pipeline.yaml")
     parser.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = as fast as possible")
-    parser.add_argument("--partitions", type=int, default=4, help="partitions when creating the topic "
-                        "(default: %(default)s)")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions when creating the topic")
     parser.add_argument("--malformed", type=int, default=0, help="poison messages to mix in (default: 0)")
     parser.add_argument("--limit", type=int, help="replay at most this many rows")
     parser.add_argument("--duration", type=float, default=0.0,
@@ -72,8 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "seconds have passed since the start")
     parser.add_argument("--pad-to", type=int, default=0,
                         help="pad each JSON value to at least this many bytes with a '_pad' field (benchmarks)")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.rate < 0 or args.partitions < 1 or args.malformed < 0 or args.duration < 0 or args.pad_to < 0:
         parser.error("--rate, --malformed, --duration and --pad-to must be >= 0, --partitions >= 1")
     return args
@@ -169,9 +168,8 @@ def send(producer: KafkaProducer, topic: str, events: Iterator[Event], *, rate: 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging(quiet=args.quiet)
     try:
-        config = load_config(args.conf)
+        config = job_config(args)
         source = config.source(args.source)
         if source.format != "kafka" or source.topic is None:
             raise MdmError(f"source {source.name} ({source.file}) is not a Kafka source")
@@ -180,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             raise MdmError(f"no file matches {config.resolve(args.input)}; run jobs/generate_sample.py first")
         rows = read_rows(files, source, limit=args.limit)
     except (ConfigError, MdmError, KeyError, LookupError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, EXIT_USAGE)
     bootstrap = args.bootstrap_servers or config.kafka.bootstrap_servers
     topic = source.topic
     counts: Counter[str] = Counter()
@@ -200,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             producer.close()
     except KafkaError as exc:
-        print(f"error: Kafka at {bootstrap}: {exc}", file=sys.stderr)
-        return 1
+        return fail(MdmError(f"Kafka at {bootstrap}: {exc}"), EXIT_FAILED)
     seconds = time.monotonic() - started
     total = sum(counts.values())
     log.info("sent %d events to %s in %.1fs (%.0f/s): %s", total, topic, seconds, total / max(seconds, 1e-9),
@@ -209,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"topic": topic, "events": total, **{k: counts[k] for k in
                       ("create", "update", "delete", "malformed")}, "seconds": round(seconds, 2),
                       "events_per_second": round(total / max(seconds, 1e-9), 1)}))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

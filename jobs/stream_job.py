@@ -1,18 +1,10 @@
 """Stream job: Kafka -> bronze for every Kafka source, continuously, exactly once.
 
-Examples:
-  python jobs/stream_job.py                             # embedded defaults: conf/, lake/, a batch every second
-  python jobs/stream_job.py --trigger available-now     # drain what Kafka holds now, then exit
-  python jobs/stream_job.py --trigger 0 --source crm_events --lake /data/lake
-  spark-submit jobs/stream_job.py --conf /etc/mdm/conf --checkpoint /data/checkpoints
-
 Offsets live in the checkpoint (default <lake>/_checkpoints); restarting with
 the same checkpoint resumes where the last committed micro-batch ended.
 SIGTERM or Ctrl-C: the micro-batch in flight finishes, then the job stops
 (exit 0); a second signal ends it at once. A broker that is down at start is
 waited for with backoff.
-
-Exit codes: 0 stopped or drained, 1 a query failed (see ops.runs), 2 bad configuration or flags (nothing written).
 """
 from __future__ import annotations
 
@@ -25,17 +17,15 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from customer_mdm.config import load_config
+from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
 from customer_mdm.config.kafka import resolve_secret
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.hops.ingest_stream import IngestQuery, Trigger, kafka_sources, run_queries, start_ingest
-from customer_mdm.logs import configure_logging
 from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.sources.kafka import wait_for_broker
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
 
-REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("stream_job")
 
 
@@ -51,20 +41,25 @@ def parse_trigger(text: str) -> Trigger:
     return seconds
 
 
+EXAMPLES = (
+    ("python jobs/stream_job.py", "embedded defaults: conf/, lake/, a batch every second"),
+    ("python jobs/stream_job.py --trigger available-now", "drain what Kafka holds now, then exit"),
+    ("python jobs/stream_job.py --trigger 0 --source crm_events --lake /data/lake", "back-to-back batches"),
+    ("spark-submit jobs/stream_job.py --conf /etc/mdm/conf --checkpoint /data/checkpoints", "on a cluster"),
+)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default=str(REPO / "conf"), help="configuration folder (default: %(default)s)")
-    parser.add_argument("--lake", help="lake root folder (default: lake_root of pipeline.yaml)")
+    parser = job_parser(__doc__ or "", examples=EXAMPLES,
+                        exit_codes={EXIT_OK: "stopped (signal) or drained (available-now)",
+                                    EXIT_FAILED: "a query failed (see the error line and ops.runs)"})
     parser.add_argument("--checkpoint", help="checkpoint root (default: <lake>/_checkpoints)")
     parser.add_argument("--trigger", type=parse_trigger, default=1.0,
-                        help="seconds between micro-batch starts (0: back to back), or available-now "
-                             "(default: 1)")
+                        help="seconds between micro-batch starts (0: back to back), or available-now")
     parser.add_argument("--source", action="append", default=[],
                         help="Kafka source to run (repeatable; default: every Kafka source)")
     parser.add_argument("--run-id", help="run id to record (default: generated)")
-    parser.add_argument("--quiet", action="store_true", help="warnings and the summary only")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -83,19 +78,17 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging(quiet=args.quiet, verbose=args.verbose)
     try:
-        config = load_config(args.conf, lake=args.lake)
+        config = job_config(args)
         sources = kafka_sources(config, args.source)
         for name, value in config.kafka.options.items():
             resolve_secret(name, value)
     except (ConfigError, MdmError, KeyError, LookupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, EXIT_USAGE)
     stop = threading.Event()
     install_stop_handlers(stop)
     if config.kafka.client != "spark" and not wait_for_broker(config.kafka, stop=stop):
-        return 0
+        return EXIT_OK
     checkpoint = Path(args.checkpoint) if args.checkpoint else config.lake_root / "_checkpoints"
     spark = build_session(config.spark)
     try:
@@ -111,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             _count(run, queries)
             run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return fail(exc, EXIT_FAILED)
         _count(run, queries)
         run.finish("SUCCEEDED")
     finally:
@@ -121,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {q.source.bronze_table:<22} {q.writer.rows_written} rows in {q.writer.batches_written} "
               f"micro-batches ({q.writer.batches_skipped} already committed)")
     print(f"run {run.run_id}: stopped (lake: {config.lake_root}, checkpoint: {checkpoint})")
-    return 0
+    return EXIT_OK
 
 
 def _count(run: Run, queries: list[IngestQuery]) -> None:
