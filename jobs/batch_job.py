@@ -1,12 +1,14 @@
-"""Batch job: landing files -> bronze -> silver (gold follows as its hop lands), then stop."""
+"""Batch job: landing files -> bronze -> silver -> gold (entities and golden records), then stop."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
+from customer_mdm.config.resolve import load_resolve_settings
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.hops.batch import file_sources, run_batch
+from customer_mdm.hops.match import load_model
 from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
@@ -31,14 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = job_config(args)
         sources = file_sources(config, args.source)
+        resolve = load_resolve_settings(config)
     except (ConfigError, MdmError, KeyError) as exc:
         return fail(exc, EXIT_USAGE)
     spark = build_session(config.spark)
     try:
+        load_model(spark, resolve.matching)  # blocking rules and the trained model checked before any write
+    except MdmError as exc:
+        spark.stop()
+        return fail(exc, EXIT_USAGE)
+    try:
         store = open_store(spark, config)
         run = Run(store, args.run_id or new_run_id("batch"), "batch_job", "batch",
                   {"conf": args.conf, "lake": str(config.lake_root), "source": args.source})
-        summary = run_batch(spark, store, config, run, sources=sources)
+        summary = run_batch(spark, store, config, run, sources=sources, resolve=resolve)
     except MdmError as exc:
         return fail(exc, EXIT_FAILED)
     finally:
@@ -56,8 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  silver <- {refined.source:<10} bronze versions ({refined.from_version}, {refined.to_version}]: "
               f"{c.read} rows = {c.upserted} upserted + {c.unchanged} unchanged + {c.superseded} superseded + "
               f"{c.quarantined} quarantined + {c.dead_lettered} dead-lettered")
-    print(f"  tables: silver.party, silver.party_history, silver.quarantine; ops.runs, ops.file_manifest, "
-          f"ops.dq_metrics; validation reports under {config.lake_root / '_reports' / summary.run_id}")
+    gold = summary.resolve
+    if gold.skipped:
+        print(f"  gold   <- silver      nothing new in silver (at version {gold.to_version})")
+    else:
+        print(f"  gold   <- silver      versions ({gold.from_version}, {gold.to_version}]: {gold.changed_records} changed "
+              f"records, {gold.pairs_scored} pairs scored, {gold.entities_created} new entities, {gold.merges} "
+              f"merges, {gold.splits} splits, {gold.review_items} review items, {gold.golden_written} golden records "
+              f"written")
+    print(f"  tables: silver.party, silver.party_history, silver.quarantine; gold.golden_record, gold.entity_xref, "
+          f"gold.match_pairs, gold.review_queue; ops.runs, ops.file_manifest, ops.dq_metrics; validation reports "
+          f"under {config.lake_root / '_reports' / summary.run_id}")
     return EXIT_OK
 
 

@@ -119,6 +119,11 @@ class WeightedSpec:
 
 
 @dataclass(frozen=True)
+class ClusteringSpec:
+    max_cluster_size: int = 50  # a merge that would make an entity larger goes to review instead
+
+
+@dataclass(frozen=True)
 class MatchingConfig:
     file: Path
     model: ModelKind
@@ -128,6 +133,7 @@ class MatchingConfig:
     comparisons: tuple[ComparisonSpec, ...]
     training: TrainingSpec
     weighted: WeightedSpec | None
+    clustering: ClusteringSpec = ClusteringSpec()
 
     def comparison(self, name: str) -> ComparisonSpec:
         for spec in self.comparisons:
@@ -151,7 +157,7 @@ def load_matching(path: str | Path, *, project_root: Path | None = None) -> Matc
     data = load_yaml(file, issues)
     issues.raise_if_any()
     top = Section(data or {}, file=str(file), prefix="", issues=issues)
-    top.allow_only(["model", "fellegi_sunter", "weighted", "blocking", "comparisons", "training"])
+    top.allow_only(["model", "fellegi_sunter", "weighted", "blocking", "comparisons", "training", "clustering"])
     model = top.choice("model", MODEL_KINDS, "fellegi_sunter")
     fs = top.section("fellegi_sunter")
     fs.allow_only(["file", "auto_merge", "review"])
@@ -162,11 +168,14 @@ def load_matching(path: str | Path, *, project_root: Path | None = None) -> Matc
     training = _training(top.section("training"))
     weighted = _weighted(top.section("weighted", required=model == "weighted"), comparisons) \
         if model == "weighted" or top.has("weighted") else None
+    cl = top.section("clustering")
+    cl.allow_only(["max_cluster_size"])
+    clustering = ClusteringSpec(max_cluster_size=cl.integer("max_cluster_size", 50, minimum=2))
     issues.raise_if_any()
     return MatchingConfig(file=file, model=model,
                           model_file=model_file if model_file.is_absolute() else root / model_file,
                           thresholds=thresholds, blocking=blocking, comparisons=comparisons, training=training,
-                          weighted=weighted)
+                          weighted=weighted, clustering=clustering)
 
 
 def _given(value: object, kind: type[T]) -> T | None:

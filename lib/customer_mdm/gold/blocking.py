@@ -69,25 +69,35 @@ def _keyed(records: DataFrame, rule: BlockingRule) -> DataFrame:
     return records.select(RID, *keys).where(where)
 
 
-def block(records: DataFrame, spec: BlockingSpec) -> Blocked:
-    """Pairs within and across sources for records with a ``_rid`` column (see ``with_record_id``)."""
+def block(records: DataFrame, spec: BlockingSpec, *, focus: DataFrame | None = None) -> Blocked:
+    """Pairs within and across sources for records with a ``_rid`` column (see ``with_record_id``).
+
+    With ``focus`` (a frame of ``_rid``), only pairs with at least one focus record: an increment compared
+    against everything, with block sizes still counted over all records.
+    """
     found: list[DataFrame] = []
     skipped: list[DataFrame] = []
     for index, rule in enumerate(spec.rules):
         key_names = [f"_k{i}" for i in range(len(rule.keys))]
         # one shuffle by block key serves the size count and the self-join after it
         sized = _keyed(records, rule).withColumn("records", F.count(F.lit(1)).over(Window.partitionBy(*key_names)))
-        oversized = sized.where(F.col("records") > spec.max_block_size).select(*key_names, "records").distinct()
+        too_big = sized.where(F.col("records") > spec.max_block_size)
+        if focus is not None:
+            too_big = too_big.join(focus, RID, "left_semi")
+        oversized = too_big.select(*key_names, "records").distinct()
         skipped.append(oversized.select(
             F.lit(rule.name).alias("blocking_rule"),
             F.to_json(F.struct(*[F.col(k).cast("string").alias(e) for k, e in zip(key_names, rule.keys)]))
             .alias("block_key"),
             F.col("records"), (F.col("records") * (F.col("records") - 1) / 2).cast("long").alias("pairs_skipped")))
         kept = sized.where(F.col("records") <= spec.max_block_size)
-        left = kept.select(F.col(RID).alias(L_RID), *key_names)
-        right = kept.select(F.col(RID).alias(R_RID), *key_names)
-        found.append(left.join(right, key_names).where(F.col(L_RID) < F.col(R_RID))
-                     .select(L_RID, R_RID, F.lit(index).alias("_rule")))
+        left = (kept if focus is None else kept.join(focus, RID, "left_semi")).select(F.col(RID).alias("_a"),
+                                                                                       *key_names)
+        right = kept.select(F.col(RID).alias("_b"), *key_names)
+        joined = left.join(right, key_names).where(F.col("_a") < F.col("_b") if focus is None
+                                                   else F.col("_a") != F.col("_b"))
+        found.append(joined.select(F.least("_a", "_b").alias(L_RID), F.greatest("_a", "_b").alias(R_RID),
+                                   F.lit(index).alias("_rule")))
     union = _union(found)
     names = F.element_at(F.array(*[F.lit(r.name) for r in spec.rules]), F.col("_rule") + 1)
     pairs = union.groupBy(L_RID, R_RID).agg(F.min("_rule").alias("_rule")) \

@@ -1,4 +1,4 @@
-"""The batch run: files -> bronze for each file source, then hop 1 (silver) catches up.
+"""The batch run: files -> bronze for each file source, then hop 1 (silver) and hop 2 (gold) catch up.
 
 Jobs call ``run_batch``; tests call it in-process with their own session.
 """
@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from customer_mdm.config import PipelineConfig, SourceConfig
+from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.errors import MdmError
 from customer_mdm.hops.ingest_files import IngestReport, ingest_source
 from customer_mdm.hops.refine import RefineReport, refine_source
+from customer_mdm.hops.resolve import ResolveReport, run_resolve
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.runs import Run
 from customer_mdm.storage import TableStore
@@ -27,6 +29,7 @@ class BatchSummary:
     status: str
     ingests: tuple[IngestReport, ...]
     refines: tuple[RefineReport, ...]
+    resolve: ResolveReport
 
 
 def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[SourceConfig]:
@@ -41,7 +44,7 @@ def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[Sour
 
 
 def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, run: Run, *,
-              sources: Sequence[SourceConfig]) -> BatchSummary:
+              sources: Sequence[SourceConfig], resolve: ResolveSettings) -> BatchSummary:
     run.start()
     ingests: list[IngestReport] = []
     refines: list[RefineReport] = []
@@ -60,8 +63,13 @@ def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, ru
             c = refined.counts
             run.add(silver_read=c.read, silver_upserted=c.upserted, silver_unchanged=c.unchanged,
                     silver_superseded=c.superseded, quarantined=c.quarantined, dead_lettered=c.dead_lettered)
+        kill_point("batch:after_silver")
+        gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch")
+        run.add(gold_changed_records=gold.changed_records, gold_pairs_scored=gold.pairs_scored,
+                gold_entities_created=gold.entities_created, gold_merges=gold.merges, gold_splits=gold.splits,
+                gold_review_items=gold.review_items, gold_records_written=gold.golden_written)
     except Exception as exc:
         run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise
     run.finish("SUCCEEDED")
-    return BatchSummary(run.run_id, "SUCCEEDED", tuple(ingests), tuple(refines))
+    return BatchSummary(run.run_id, "SUCCEEDED", tuple(ingests), tuple(refines), gold)

@@ -123,6 +123,10 @@ class TableStore(ABC):
     def read(self, table: str, *, version: int | None = None) -> DataFrame: ...
 
     @abstractmethod
+    def read_arrow(self, table: str, *, columns: Sequence[str] | None = None) -> pa.Table:
+        """The latest snapshot on the driver, without Spark: for small state tables read whole each run."""
+
+    @abstractmethod
     def read_added(self, table: str, *, after_version: int, up_to_version: int,
                    version_column: str | None = None) -> DataFrame:
         """Rows appended by the commits in (after_version, up_to_version] of an append-only table."""

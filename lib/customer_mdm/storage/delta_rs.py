@@ -117,6 +117,11 @@ class DeltaRsStore(TableStore):
         self._check_readable(table, dt)
         return self._scan(table, dt, dt.file_uris())
 
+    def read_arrow(self, table: str, *, columns: Sequence[str] | None = None) -> pa.Table:
+        dt = self._open(table)
+        self._check_readable(table, dt)
+        return dt.to_pyarrow_table(columns=list(columns) if columns is not None else None)
+
     def read_added(self, table: str, *, after_version: int, up_to_version: int,
                    version_column: str | None = None) -> DataFrame:
         dt = self._open(table, up_to_version)

@@ -1,0 +1,459 @@
+"""Hop 2: silver -> gold, in numbered increments: the same code for a batch catch-up and a stream micro-batch.
+
+Increment n resolves the silver.party snapshot at version S. Incremental:
+the records changed since the previous increment's snapshot are blocked and
+compared against every live record; full: every live record is re-scored
+with the current model. Scores become edge events; clusters are the
+components of the whole edge set under the manual links and splits; ids are
+reconciled with the stored xref (never regenerated); golden records are
+rebuilt for the entities touched only.
+
+gold.resolve_log records (n, S, scope) first. Every commit carries the
+application transaction (``resolve``, n), and every state table is read as
+it was before n (append-only logs by their increment column, SCD2 tables by
+valid_from/valid_to_increment), so a re-run after a crash anywhere
+recomputes the same increment and skips the commits already made.
+gold.golden_record_history is written last: its transaction says n is
+complete. A logged but incomplete increment is finished, as planned, before
+anything newer.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from customer_mdm.config.resolve import ResolveSettings
+from customer_mdm.gold.blocking import RID, block, with_record_id
+from customer_mdm.gold.clustering import Edge, cluster
+from customer_mdm.gold.edges import (EdgeEvent, Pair, active_edges, after_events, edge_events,
+                                     pair_of, pairs_column, rid, split_rid)
+from customer_mdm.gold.identity import PriorState, Reconciled, reconcile
+from customer_mdm.gold.scoring import AUTO_MERGE, REVIEW, score_pairs
+from customer_mdm.gold.survivorship import PIN_SCHEMA, golden_records
+from customer_mdm.gold.tables import (BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA, ENTITY_MERGES, ENTITY_MERGES_SCHEMA,
+                                      ENTITY_XREF, ENTITY_XREF_SCHEMA, GOLD_PROPERTIES, GOLDEN_HISTORY,
+                                      GOLDEN_HISTORY_SCHEMA, GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA, MATCH_EDGES,
+                                      MATCH_EDGES_SCHEMA, MATCH_PAIRS, MATCH_PAIRS_SCHEMA, RESOLVE_LOG,
+                                      RESOLVE_LOG_SCHEMA, REVIEW_QUEUE, REVIEW_QUEUE_SCHEMA)
+from customer_mdm.hops.match import candidate_pairs, load_model, prepare_records
+from customer_mdm.ops.faults import kill_point
+from customer_mdm.storage import AppTxn, TableStore
+from customer_mdm.storage.schema import spark_to_arrow
+
+log = logging.getLogger(__name__)
+
+PARTY = "silver.party"
+HISTORY = "silver.party_history"
+APP_ID = "resolve"
+Mode = Literal["batch", "stream"]
+Scope = Literal["incremental", "full"]
+_TABLES = ((RESOLVE_LOG, RESOLVE_LOG_SCHEMA), (MATCH_PAIRS, MATCH_PAIRS_SCHEMA),
+           (BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA), (REVIEW_QUEUE, REVIEW_QUEUE_SCHEMA),
+           (MATCH_EDGES, MATCH_EDGES_SCHEMA), (ENTITY_MERGES, ENTITY_MERGES_SCHEMA), (ENTITY_XREF, ENTITY_XREF_SCHEMA),
+           (GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA), (GOLDEN_HISTORY, GOLDEN_HISTORY_SCHEMA))
+
+
+@dataclass(frozen=True)
+class ResolveReport:
+    increment: int
+    scope: Scope
+    from_version: int
+    to_version: int
+    changed_records: int = 0
+    pairs_scored: int = 0
+    decisions: Mapping[str, int] = field(default_factory=dict)
+    edges_added: int = 0
+    edges_removed: int = 0
+    review_items: int = 0
+    entities_created: int = 0
+    merges: int = 0
+    splits: int = 0
+    records_moved: int = 0
+    golden_written: int = 0
+    golden_retired: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class Planned:
+    """An increment: its number, the silver.party versions it spans, and its scope."""
+
+    increment: int
+    after: int
+    version: int
+    scope: Scope
+
+
+def ensure_gold_tables(store: TableStore) -> None:
+    for table, schema in _TABLES:
+        store.ensure_table(table, schema, properties=GOLD_PROPERTIES)
+
+
+def completed_increment(store: TableStore) -> int:
+    """The last increment fully in gold (0: none); gold.golden_record_history is written last."""
+    return store.txn_version(GOLDEN_HISTORY, APP_ID) or 0
+
+
+def plan_increment(store: TableStore, scope: Scope) -> Planned | None:
+    """A crashed increment if one is pending (finished as it was planned), else the next one, else None."""
+    done = completed_increment(store)
+    log_rows = store.read_arrow(RESOLVE_LOG).to_pylist()
+    by_number = {r["increment"]: r for r in log_rows}
+    if done + 1 in by_number:
+        pending = by_number[done + 1]
+        return Planned(done + 1, pending["previous_silver_version"], pending["silver_version"], pending["mode"])
+    after = by_number[done]["silver_version"] if done in by_number else -1
+    version = store.version(PARTY)
+    if scope == "incremental" and version <= after:
+        return None
+    return Planned(done + 1, after, version, scope)
+
+
+def run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSettings, *, run_id: str,
+                mode: Mode = "batch", scope: Scope = "incremental") -> ResolveReport:
+    """Brings gold up to silver.party's current version (a pending crashed increment first).
+
+    ``scope="full"`` re-scores every live record with the current model and reconciles the new clusters
+    with the stored ids: entities that still stand keep their ids, merges and splits are recorded.
+    """
+    started = time.monotonic()
+    if not store.exists(PARTY):
+        return ResolveReport(0, scope, -1, -1, skipped=True)
+    ensure_gold_tables(store)
+    planned = plan_increment(store, scope)
+    if planned is None:
+        done = completed_increment(store)
+        return ResolveReport(done, scope, store.version(PARTY), store.version(PARTY), skipped=True)
+    report = _Increment(spark, store, settings, planned, run_id=run_id).apply()
+    report = replace(report, seconds=time.monotonic() - started)
+    log.info("gold increment %d (%s, %s): silver.party versions (%d, %d]: %d changed records, %d pairs scored (%s), "
+             "edges +%d -%d, %d review item(s), %d new entities, %d merge(s), %d split(s), %d record(s) moved, "
+             "golden records %d written %d retired, %.1fs", report.increment, report.scope, mode,
+             report.from_version, report.to_version, report.changed_records, report.pairs_scored,
+             ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())) or "none", report.edges_added,
+             report.edges_removed, report.review_items, report.entities_created, report.merges, report.splits,
+             report.records_moved, report.golden_written, report.golden_retired, report.seconds)
+    if planned.scope != scope or planned.version < store.version(PARTY):  # a pending increment was finished
+        follow = run_resolve(spark, store, settings, run_id=run_id, mode=mode, scope=scope)
+        return report if follow.skipped else follow
+    return report
+
+
+def _before(table: pa.Table, increment: int) -> pa.Table:
+    """Rows of an append-only gold log written before hop-2 increment ``increment``."""
+    return table.filter(pc.less(table.column("increment"), increment))
+
+
+def _current_before(table: pa.Table, increment: int) -> pa.Table:
+    """Rows of a versioned SCD2 gold table that were current just before hop-2 increment ``increment``."""
+    began = pc.less(table.column("valid_from_increment"), increment)
+    open_then = pc.or_(pc.is_null(table.column("valid_to_increment")),
+                       pc.greater_equal(table.column("valid_to_increment"), increment))
+    return table.filter(pc.and_(began, open_then))
+
+
+def _rows(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+class _Increment:
+    """One increment S: reads state as of before S, computes, writes each table once under (resolve, S)."""
+
+    def __init__(self, spark: SparkSession, store: TableStore, settings: ResolveSettings, planned: Planned, *,
+                 run_id: str):
+        self.spark, self.store, self.settings, self.run_id = spark, store, settings, run_id
+        self.n, self.after, self.version, self.scope = planned.increment, planned.after, planned.version, planned.scope
+        self.txn = AppTxn(APP_ID, self.n)
+        self.now = dt.datetime.now(dt.timezone.utc)
+        self.hop = {"increment": self.n, "silver_version": self.version, "run_id": run_id, "recorded_at": self.now}
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def changed_records(self, party: DataFrame) -> tuple[set[str], set[str]]:
+        """(live, deleted) record keys whose silver version changed in (after, version]."""
+        now = with_record_id(party).select(RID, "version_id", F.coalesce("is_deleted", F.lit(False)).alias("gone"))
+        if self.after >= 0:
+            before = with_record_id(self.store.read(PARTY, version=self.after)).select(RID, "version_id")
+            now = now.join(before, [RID, "version_id"], "left_anti")
+        rows = now.select(RID, "gone").toArrow()
+        keys, gone = rows.column(RID).to_pylist(), rows.column("gone").to_pylist()
+        return {k for k, g in zip(keys, gone) if not g}, {k for k, g in zip(keys, gone) if g}
+
+    def first_seen(self, records: Iterable[str]) -> dict[str, str]:
+        """Earliest business time of each record over its whole history: the order that names new entities."""
+        wanted = self.spark.createDataFrame([(r,) for r in sorted(records)], f"{RID} string")
+        history = with_record_id(self.store.read(HISTORY)).join(wanted, RID, "left_semi")
+        rows = history.groupBy(RID).agg(F.min("valid_from").alias("first")).toArrow()
+        return {k: v.isoformat() for k, v in zip(rows.column(RID).to_pylist(), rows.column("first").to_pylist())}
+
+    def prior(self, xref: pa.Table, live: Iterable[str]) -> PriorState:
+        current = _current_before(xref, self.n)
+        keys = [rid(a, b) for a, b in zip(current.column("source_system").to_pylist(),
+                                          current.column("source_record_id").to_pylist())]
+        entities = current.column("entity_id").to_pylist()
+        anchors = {e: k for k, e, a in zip(keys, entities, current.column("is_anchor").to_pylist()) if a}
+        seen = {k: v.isoformat() for k, v in zip(keys, current.column("first_seen").to_pylist())}
+        seen.update(self.first_seen(set(live) - set(seen)))
+        used = frozenset(pc.unique(xref.filter(pc.less(xref.column("valid_from_increment"), self.n))
+                                   .column("entity_id")).to_pylist())
+        return PriorState(dict(zip(keys, entities)), anchors, used, seen)
+
+    # -- the increment ---------------------------------------------------------------------------------------
+    def apply(self) -> ResolveReport:
+        matching = self.settings.matching
+        plan, model = load_model(self.spark, matching)
+        self.store.append_rows(RESOLVE_LOG, [{"increment": self.n, "silver_version": self.version,
+                                              "previous_silver_version": self.after, "mode": self.scope,
+                                              "model_version": model.version, "run_id": self.run_id,
+                                              "recorded_at": self.now}], txn=self.txn)
+        party = self.store.read(PARTY, version=self.version)
+        live_changed, deleted = self.changed_records(party)
+        records = prepare_records(party, plan).cache()
+        try:
+            live = set(records.select(RID).toArrow().column(RID).to_pylist())
+            if self.scope == "full":
+                live_changed = live
+            focus = None if live <= live_changed else \
+                self.spark.createDataFrame([(r,) for r in sorted(live_changed)], f"{RID} string")
+            blocked = block(records, matching.blocking, focus=focus)
+            skipped = blocked.skipped.toArrow()
+            pairs = score_pairs(plan, model, candidate_pairs(records, blocked, plan)).toArrow()
+        finally:
+            records.unpersist()
+        kill_point("resolve:after_scoring")
+        return self.decide_and_write(pairs, skipped, live=live, changed=live_changed | deleted,
+                                     live_changed=live_changed, model_version=model.version)
+
+    def decide_and_write(self, scored: pa.Table, skipped: pa.Table, *, live: set[str], changed: set[str],
+                         live_changed: set[str], model_version: str) -> ResolveReport:
+        store, settings = self.store, self.settings
+        decisions = pc.value_counts(scored.column("decision")).to_pylist() if scored.num_rows else []
+        pair_keys = pairs_column(scored)
+        probability = scored.column("match_probability").to_pylist()
+        decision = scored.column("decision").to_pylist()
+        matches = {p: pr for p, pr, d in zip(pair_keys, probability, decision) if d == AUTO_MERGE}
+
+        queue = store.read_arrow(REVIEW_QUEUE)
+        status = dict(zip(pairs_column(queue), queue.column("status").to_pylist()))
+        manual = {pair_of(rid(d.left.source_system, d.left.source_record_id),
+                          rid(d.right.source_system, d.right.source_record_id)): d for d in settings.decisions}
+        accepted = {p for p, s in status.items() if s == "accepted"} | {p for p, d in manual.items()
+                                                                         if d.decision == "accept"}
+        rejected = {p for p, s in status.items() if s == "rejected"} | {p for p, d in manual.items()
+                                                                         if d.decision == "reject"}
+        accepted -= rejected
+
+        active = active_edges(store.read_arrow(MATCH_EDGES), before=self.n)
+        events = edge_events(active, matches=matches, model_version=model_version, rescored=changed,
+                             accepted=accepted, rejected=rejected)
+        edges_now = after_events(active, events)
+        overrides = settings.overrides
+        must = [pair_of(rid(p.left.source_system, p.left.source_record_id),
+                        rid(p.right.source_system, p.right.source_record_id)) for p in overrides.force_link]
+        cannot = [pair_of(rid(p.left.source_system, p.left.source_record_id),
+                          rid(p.right.source_system, p.right.source_record_id)) for p in overrides.force_split]
+        clusters = cluster(live, [Edge(a, b, e.probability) for (a, b), e in edges_now.items() if e.origin == "model"],
+                           must_link=must + [p for p, e in edges_now.items() if e.origin == "review"],
+                           cannot_link=cannot + sorted(rejected), max_size=settings.matching.clustering.max_cluster_size)
+
+        xref = store.read_arrow(ENTITY_XREF)
+        prior = self.prior(xref, live)
+        reconciled = reconcile(clusters, prior)
+
+        review_rows = self.review_rows(scored, pair_keys, status, clusters.oversized, manual)
+        earlier = self.redirects_before()
+        redirect = {**earlier, **{r.from_id: r.to_id for r in reconciled.redirects if r.kind == "merge"}}
+        golden, retired = self.golden(reconciled, prior, live_changed, live, redirect)
+
+        # -- writes, each once per increment; golden history last (the watermark) --------------------------
+        hop = self.hop
+        store.append_rows(MATCH_PAIRS, scored.append_column("silver_version", pa.array([self.version] * scored.num_rows,
+                                                                                         pa.int64()))
+                          .append_column("run_id", pa.array([self.run_id] * scored.num_rows, pa.string()))
+                          .append_column("scored_at", pa.array([self.now] * scored.num_rows,
+                                                               pa.timestamp("us", "UTC"))), txn=self.txn)
+        store.append_rows(BLOCKING_SKIPPED, [{**r, **hop} for r in skipped.to_pylist()], txn=self.txn)
+        self.write_review(review_rows)
+        store.append_rows(MATCH_EDGES, [self.edge_row(e) for e in events], txn=self.txn)
+        store.append_rows(ENTITY_MERGES, self.redirect_rows(reconciled, earlier), txn=self.txn)
+        kill_point("resolve:before_xref")
+        self.write_xref(reconciled, prior, xref)
+        kill_point("resolve:between_xref_and_golden")
+        self.write_golden(golden, retired)
+        return ResolveReport(
+            self.n, self.scope, self.after, self.version, changed_records=len(changed), pairs_scored=scored.num_rows,
+            decisions={d["values"]: int(d["counts"]) for d in decisions},
+            edges_added=sum(e.action == "add" for e in events), edges_removed=sum(e.action == "remove" for e in events),
+            review_items=len(review_rows), entities_created=len(reconciled.created),
+            merges=sum(r.kind == "merge" for r in reconciled.redirects),
+            splits=sum(r.kind == "split" for r in reconciled.redirects),
+            records_moved=reconciled.count("moved"),
+            golden_written=golden.num_rows, golden_retired=len(retired))
+
+    # -- review queue ----------------------------------------------------------------------------------------
+    def review_rows(self, scored: pa.Table, pair_keys: Sequence[Pair], status: Mapping[Pair, str],
+                    oversized: Iterable[Edge], manual: Mapping[Pair, Any]) -> list[dict[str, Any]]:
+        rows: dict[Pair, dict[str, Any]] = {}
+        for pair, row in zip(pair_keys, scored.to_pylist()):
+            if row["decision"] == REVIEW and pair not in status:
+                rows[pair] = self.review_row(pair, "score", row["blocking_rule"], row["match_probability"],
+                                             row["explanation"])
+            elif row["decision"] != REVIEW and status.get(pair) == "open":
+                rows[pair] = self.review_row(pair, "score", row["blocking_rule"], row["match_probability"],
+                                             row["explanation"], status="superseded")
+        for edge in oversized:
+            pair = (edge.left, edge.right)
+            if pair not in status and pair not in rows:
+                rows[pair] = self.review_row(pair, "cluster_size", None, edge.probability, None)
+        for pair, d in manual.items():
+            wanted = "accepted" if d.decision == "accept" else "rejected"
+            if status.get(pair) != wanted:
+                base = rows.get(pair) or self.review_row(pair, "manual", None, None, None)
+                rows[pair] = {**base, "status": wanted, "decided_by": d.reviewer, "decided_at": self.now,
+                              "note": d.note}
+        return [rows[p] for p in sorted(rows)]
+
+    def review_row(self, pair: Pair, reason: str, rule: str | None, probability: float | None,
+                   explanation: Any, *, status: str = "open") -> dict[str, Any]:
+        (ls, lr), (rs, rr) = split_rid(pair[0]), split_rid(pair[1])
+        return {"l_source_system": ls, "l_source_record_id": lr, "r_source_system": rs, "r_source_record_id": rr,
+                "reason": reason, "blocking_rule": rule, "match_probability": probability, "explanation": explanation,
+                "status": status, "decided_by": None, "decided_at": None, "note": None, **self.hop}
+
+    def write_review(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            self.store.append_rows(REVIEW_QUEUE, [], txn=self.txn)
+            return
+        keys = " AND ".join(f"t.{k} = s.{k}" for k in ("l_source_system", "l_source_record_id", "r_source_system",
+                                                         "r_source_record_id"))
+        columns = REVIEW_QUEUE_SCHEMA.names
+        self.store.merge(REVIEW_QUEUE, _rows(rows, spark_to_arrow(REVIEW_QUEUE_SCHEMA)), keys, txn=self.txn) \
+            .when_matched_update({c: f"s.{c}" for c in ("status", "decided_by", "decided_at", "note", "increment",
+                                                        "silver_version", "run_id", "recorded_at")}) \
+            .when_not_matched_insert({c: f"s.{c}" for c in columns}) \
+            .execute()
+
+    # -- edges and ids ---------------------------------------------------------------------------------------
+    def edge_row(self, event: EdgeEvent) -> dict[str, Any]:
+        (ls, lr), (rs, rr) = split_rid(event.pair[0]), split_rid(event.pair[1])
+        return {"l_source_system": ls, "l_source_record_id": lr, "r_source_system": rs, "r_source_record_id": rr,
+                "action": event.action, "origin": event.origin, "match_probability": event.probability,
+                "model_version": event.model_version, **self.hop}
+
+    def redirects_before(self) -> dict[str, str]:
+        """Each merged-away id -> the id it lives on as, before this increment (one step: chains are flat)."""
+        earlier = _before(self.store.read_arrow(ENTITY_MERGES), self.n)
+        rows = sorted(zip(earlier.column("increment").to_pylist(), earlier.column("from_entity_id").to_pylist(),
+                          earlier.column("to_entity_id").to_pylist(), earlier.column("kind").to_pylist()))
+        return {f: t for _, f, t, kind in rows if kind == "merge"}
+
+    def redirect_rows(self, reconciled: Reconciled, earlier: Mapping[str, str]) -> list[dict[str, Any]]:
+        """New redirects, plus older redirects re-pointed so no chain is longer than one step."""
+        merged = {r.from_id: r.to_id for r in reconciled.redirects if r.kind == "merge"}
+        rows = [{"from_entity_id": r.from_id, "to_entity_id": r.to_id, "kind": r.kind, **self.hop}
+                for r in reconciled.redirects]
+        rows += [{"from_entity_id": f, "to_entity_id": merged[t], "kind": "merge", **self.hop}
+                 for f, t in sorted(earlier.items()) if t in merged]
+        return rows
+
+    def write_xref(self, reconciled: Reconciled, prior: PriorState, xref: pa.Table) -> None:
+        closing = [a for a in reconciled.assignments if a.record in prior.entity_of]
+        xref_now = _current_before(xref, self.n)
+        open_rows = {rid(s, r): row for s, r, row in zip(xref_now.column("source_system").to_pylist(),
+                                                         xref_now.column("source_record_id").to_pylist(),
+                                                         xref_now.to_pylist())}
+        rows = [{**open_rows[a.record], "valid_to": self.now, "valid_to_increment": self.n, "is_current": False}
+                for a in closing]
+        for a in reconciled.assignments:
+            if a.change == "deleted":
+                continue
+            system, record = split_rid(a.record)
+            rows.append({"source_system": system, "source_record_id": record, "entity_id": a.entity_id,
+                         "is_anchor": a.is_anchor, "first_seen": dt.datetime.fromisoformat(prior.first_seen[a.record]),
+                         "change": a.change, "valid_from": self.now, "valid_to": None,
+                         "valid_from_increment": self.n, "valid_to_increment": None, "is_current": True,
+                         "run_id": self.run_id, "recorded_at": self.now})
+        self._scd2_merge(ENTITY_XREF, ENTITY_XREF_SCHEMA, rows, ("source_system", "source_record_id"))
+
+    def _scd2_merge(self, table: str, schema: Any, rows: list[dict[str, Any]], key: Sequence[str]) -> None:
+        if not rows:
+            self.store.append_rows(table, [], txn=self.txn)
+            return
+        predicate = " AND ".join([f"t.{k} = s.{k}" for k in key]
+                                 + ["t.valid_from_increment = s.valid_from_increment"])
+        self.store.merge(table, _rows(rows, spark_to_arrow(schema)), predicate, txn=self.txn) \
+            .when_matched_update({c: f"s.{c}" for c in ("valid_to", "valid_to_increment", "is_current")}) \
+            .when_not_matched_insert({c: f"s.{c}" for c in schema.names}) \
+            .execute()
+
+    # -- golden records --------------------------------------------------------------------------------------
+    def golden(self, reconciled: Reconciled, prior: PriorState, live_changed: set[str], live: set[str],
+               redirect: Mapping[str, str]) -> tuple[pa.Table, list[str]]:
+        """Golden rows that differ from the stored ones, for the touched entities; and the retired ids."""
+        entity_of = dict(prior.entity_of)
+        for a in reconciled.assignments:
+            if a.change == "deleted":
+                entity_of.pop(a.record, None)
+            else:
+                entity_of[a.record] = a.entity_id
+        touched = set(reconciled.touched) | {entity_of[r] for r in live_changed if r in entity_of}
+        members = sorted((r, e) for r, e in entity_of.items() if e in touched and r in live)
+        assigned = self.spark.createDataFrame(members, f"{RID} string, entity_id string")
+        party = with_record_id(self.store.read(PARTY, version=self.version)).join(assigned, RID).drop(RID)
+        priority = F.create_map(*[x for name, p in sorted(self.settings.source_priority.items())
+                                  for x in (F.lit(name), F.lit(p))])
+        members_df = party.withColumn("source_priority", F.coalesce(priority[F.col("source_system")], F.lit(1000)))
+        golden = golden_records(members_df, rules=self.settings.survivorship, pins=self.pins(redirect)).toArrow()
+        stored = _current_before(self.store.read_arrow(GOLDEN_HISTORY, columns=[
+            "entity_id", "row_hash", "valid_from_increment", "valid_to_increment"]), self.n)
+        known = dict(zip(stored.column("entity_id").to_pylist(), stored.column("row_hash").to_pylist()))
+        changed = [i for i, (e, h) in enumerate(zip(golden.column("entity_id").to_pylist(),
+                                                    golden.column("row_hash").to_pylist())) if known.get(e) != h]
+        retired = sorted(e for e in reconciled.retired if e in known)
+        return golden.take(changed), retired
+
+    def pins(self, redirect: Mapping[str, str]) -> DataFrame:
+        """Pinned values by the id each pinned entity lives on now: a pin follows its entity through merges."""
+        def current(entity: str) -> str:
+            for _ in range(len(redirect) + 1):
+                if entity not in redirect:
+                    break
+                entity = redirect[entity]
+            return entity
+
+        rows = [(current(p.entity_id), p.attribute, p.value) for p in self.settings.overrides.pins]
+        return self.spark.createDataFrame(rows, PIN_SCHEMA)
+
+    def write_golden(self, golden: pa.Table, retired: list[str]) -> None:
+        extra = {"updated_increment": self.n, "run_id": self.run_id, "updated_at": self.now}
+        rows = [{**r, **extra} for r in golden.to_pylist()]
+        current = _rows(rows, spark_to_arrow(GOLDEN_RECORD_SCHEMA))
+        gone = _rows([{"entity_id": e, **extra} for e in retired], spark_to_arrow(GOLDEN_RECORD_SCHEMA))
+        source = pa.concat_tables([current.append_column("_retired", pa.array([False] * current.num_rows, pa.bool_())),
+                                   gone.append_column("_retired", pa.array([True] * gone.num_rows, pa.bool_()))])
+        if source.num_rows:
+            self.store.merge(GOLDEN_RECORD, source, "t.entity_id = s.entity_id", txn=self.txn) \
+                .when_matched_delete(predicate="s._retired") \
+                .when_matched_update({c: f"s.{c}" for c in GOLDEN_RECORD_SCHEMA.names}) \
+                .when_not_matched_insert({c: f"s.{c}" for c in GOLDEN_RECORD_SCHEMA.names},
+                                         predicate="NOT s._retired") \
+                .execute()
+        else:
+            self.store.append_rows(GOLDEN_RECORD, [], txn=self.txn)
+        kill_point("resolve:before_golden_history")
+        stored = _current_before(self.store.read_arrow(GOLDEN_HISTORY), self.n)
+        closing_ids = set(golden.column("entity_id").to_pylist()) | set(retired)
+        history = [{**r, "valid_to": self.now, "valid_to_increment": self.n, "is_current": False}
+                   for r in stored.to_pylist() if r["entity_id"] in closing_ids]
+        history += [{**r, **extra, "valid_from": self.now, "valid_to": None, "valid_from_increment": self.n,
+                     "valid_to_increment": None, "is_current": True} for r in golden.to_pylist()]
+        self._scd2_merge(GOLDEN_HISTORY, GOLDEN_HISTORY_SCHEMA, history, ("entity_id",))
