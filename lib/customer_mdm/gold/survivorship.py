@@ -25,16 +25,16 @@ Strategies, each a sort key where smaller ranks first:
 
 The multi-valued attributes keep every distinct known value, sorted; the
 marketing opt-out is the most restrictive value (any member opted out ->
-True; null only when no member says). Everything is Spark expressions in one
-aggregation per entity (plus one window per ``most_frequent`` attribute over
-the same partitioning), no Python UDF.
+True; null only when no member says). Everything is Spark expressions: one
+aggregation collects each attribute's candidates per entity and higher-order
+functions rank them (one shuffle, no window, no Python UDF).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (ArrayType, BooleanType, IntegerType, MapType, StringType, StructField,
                                StructType)
@@ -83,6 +83,7 @@ MEMBER_COLUMNS: tuple[str, ...] = ("entity_id", "source_priority", "source_syste
 _FLAGS: Mapping[Attribute, str] = {"email": FLAG_EMAIL_INVALID, "phone_e164": FLAG_PHONE_INVALID,
                                    "address": FLAG_ADDRESS_UNPARSED, "date_of_birth": FLAG_DOB_UNPARSED}
 _LAST = 2**31 - 1
+_PINS = "_pins"
 
 
 def golden_records(members: DataFrame, *, rules: SurvivorshipConfig, pins: DataFrame) -> DataFrame:
@@ -98,22 +99,15 @@ def golden_records(members: DataFrame, *, rules: SurvivorshipConfig, pins: DataF
     _require(pins, tuple(PIN_SCHEMA.names), "pins")
     orders = {a: rules.order(a) for a in SURVIVORSHIP_ATTRIBUTES}
     log.info("golden records: survivorship %s", "; ".join(f"{a}: {' > '.join(o)}" for a, o in orders.items()))
-    frequent = [a for a in SURVIVORSHIP_ATTRIBUTES if "most_frequent" in orders[a]]
-    ranked = members.repartition("entity_id") if frequent else members
-    ranked = ranked.withColumns({_count(a): F.count(_value(a)).over(Window.partitionBy("entity_id", _value(a)))
-                                 for a in frequent})
-    record = F.concat_ws(":", "source_system", "source_record_id")
-    survived = ranked.groupBy("entity_id").agg(
-        *(F.min_by(F.struct(_value(a).alias("value"), record.alias("source")),
-                   F.when(_value(a).isNotNull(), _rank(a, orders[a]))).alias(_won(a))
-          for a in SURVIVORSHIP_ATTRIBUTES),
+    survived = members.groupBy("entity_id").agg(
+        *(F.collect_list(_candidate(a, orders[a])).alias(_won(a)) for a in SURVIVORSHIP_ATTRIBUTES),
         F.collect_set("email").alias("_emails"),
         F.collect_set("phone_e164").alias("_phones"),
         F.collect_set(_address_entry({c: F.col(c) for c in ADDRESS_ENTRY})).alias("_addresses"),
         F.bool_or("marketing_opt_out").alias("marketing_opt_out"),
         F.array_sort(F.collect_set("source_system")).alias("source_systems"),
         F.count(F.lit(1)).cast(IntegerType()).alias("record_count"),
-    )
+    ).withColumns({_won(a): _winner(F.col(_won(a)), orders[a]) for a in SURVIVORSHIP_ATTRIBUTES})
     return _with_pins(survived, _pinned(pins))
 
 
@@ -130,17 +124,30 @@ def _value(attribute: Attribute) -> Column:
     return F.when(F.coalesce(*ADDRESS_PARTS).isNotNull(), F.struct(*ADDRESS_PARTS))
 
 
-def _count(attribute: Attribute) -> str:
-    return f"_count_{attribute}"
-
-
 def _won(attribute: Attribute) -> str:
     return f"_won_{attribute}"
 
 
-def _rank(attribute: Attribute, order: tuple[Strategy, ...]) -> Column:
-    keys = [_strategy_key(attribute, s).alias(s) for s in order]
-    return F.struct(*keys, F.col("source_system").alias("_system"), F.col("source_record_id").alias("_record"))
+def _candidate(attribute: Attribute, order: tuple[Strategy, ...]) -> Column:
+    """A member's value with its sort keys; null (skipped by collect_list) when it holds no value."""
+    value = _value(attribute)
+    keys = [_strategy_key(attribute, s).alias(s) for s in order if s != "most_frequent"]
+    return F.when(value.isNotNull(), F.struct(
+        value.alias("value"), F.concat_ws(":", "source_system", "source_record_id").alias("source"), *keys,
+        F.col("source_system").alias("_system"), F.col("source_record_id").alias("_record")))
+
+
+def _winner(candidates: Column, order: tuple[Strategy, ...]) -> Column:
+    """The candidate ranking first: keys in the configured order, then (source_system, source_record_id).
+
+    Frequencies need all of an entity's candidates, so ranking happens after collection (entities are
+    bounded by the clustering size cap, so counting over the list is cheap).
+    """
+    def ranked(c: Column) -> Column:
+        keys = [(-F.size(F.filter(candidates, lambda d: d["value"].eqNullSafe(c["value"]))) if s == "most_frequent"
+                 else c[s]).alias(s) for s in order]
+        return F.struct(*keys, c["_system"], c["_record"], c["value"], c["source"])
+    return F.array_min(F.transform(candidates, ranked))
 
 
 def _strategy_key(attribute: Attribute, strategy: Strategy) -> Column:
@@ -159,7 +166,7 @@ def _strategy_key(attribute: Attribute, strategy: Strategy) -> Column:
         if attribute == "date_of_birth":
             return F.lit(0)
         return -F.char_length(F.col(attribute))
-    return -F.col(_count(attribute))
+    raise ValueError(f"{strategy} ranks over all of an entity's candidates, not one record")
 
 
 def _latest_first(timestamp: Column) -> Column:
@@ -172,35 +179,27 @@ def _address_entry(parts: Mapping[str, Column]) -> Column:
 
 
 def _pinned(pins: DataFrame) -> DataFrame:
-    """Per entity: for each attribute whether it is pinned, and each pinned column's value."""
+    """Per entity a map of pinned column -> value; two pins of one column fail the query (duplicate map key)."""
     known = F.col("attribute").isin(*GOLDEN_ATTRIBUTES)
-    checked = pins.withColumn("attribute", F.when(known, F.col("attribute")).otherwise(F.raise_error(F.concat(
+    checked = F.when(known, F.col("attribute")).otherwise(F.raise_error(F.concat(
         F.lit("pin for entity "), F.col("entity_id"), F.lit(" names "), F.coalesce(F.col("attribute"), F.lit("null")),
-        F.lit(f", not a golden attribute; expected one of {list(GOLDEN_ATTRIBUTES)}")))))
-    return checked.groupBy("entity_id").agg(
-        *(F.bool_or(F.col("attribute").isin(*attribute_columns(a))).alias(_is_pinned(a))
-          for a in SURVIVORSHIP_ATTRIBUTES),
-        *(F.min(F.when(F.col("attribute") == c, F.col("value"))).alias(_pin(c)) for c in GOLDEN_ATTRIBUTES))
-
-
-def _is_pinned(attribute: Attribute) -> str:
-    return f"_pinned_{attribute}"
-
-
-def _pin(column: str) -> str:
-    return f"_pin_{column}"
+        F.lit(f", not a golden attribute; expected one of {list(GOLDEN_ATTRIBUTES)}"))))
+    return pins.groupBy("entity_id").agg(
+        F.map_from_entries(F.collect_list(F.struct(checked, F.col("value")))).alias(_PINS))
 
 
 def _with_pins(survived: DataFrame, pinned: DataFrame) -> DataFrame:
     joined = survived.join(pinned, "entity_id", "left")
+    pinned_columns = F.coalesce(F.map_keys(_PINS), F.array().cast(ArrayType(StringType())))
     values: dict[str, Column] = {}
     sources = []
     for attribute in SURVIVORSHIP_ATTRIBUTES:
-        is_pinned = F.coalesce(F.col(_is_pinned(attribute)), F.lit(False))
+        columns = attribute_columns(attribute)
+        is_pinned = F.arrays_overlap(pinned_columns, F.array(*(F.lit(c) for c in columns)))
         won = F.col(_won(attribute))
-        for column in attribute_columns(attribute):
+        for column in columns:
             automatic = won["value"] if attribute != "address" else won["value"][column]
-            values[column] = F.when(is_pinned, F.col(_pin(column)).cast(PARTY_SCHEMA[column].dataType)) \
+            values[column] = F.when(is_pinned, F.col(_PINS)[column].cast(PARTY_SCHEMA[column].dataType)) \
                 .otherwise(automatic)
         sources.append(F.struct(F.lit(attribute).alias("key"),
                                 F.when(is_pinned, F.lit(PIN)).otherwise(won["source"]).alias("value")))
