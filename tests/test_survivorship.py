@@ -186,11 +186,15 @@ def test_arrays_hold_every_distinct_known_value_sorted(result: DataFrame) -> Non
                    "country:string>>, source_systems array<string>, record_count int")
 
 
-def test_pin_naming_an_unknown_attribute_fails_the_query(spark: SparkSession) -> None:
-    pins = spark.createDataFrame([("e1", "emial", "a@x.com")], PIN_SCHEMA)
-    computed = golden(spark, member("e1", "crm", "c1"), pins=pins)
-    with pytest.raises(Exception, match=r"pin for entity e1 names emial, not a golden attribute; "
-                                        r"expected one of \['full_name', "):
+@pytest.mark.parametrize("pins, error", [
+    ([("e1", "emial", "a@x.com")],
+     r"pin for entity e1 names emial, not a golden attribute; expected one of \['full_name', "),
+    ([("e1", "email", "a@x.com"), ("e1", "email", "b@x.com")], r"DUPLICATED_MAP_KEY.*Duplicate map key email"),
+    ([("e1", "date_of_birth", "5th May")], r"CAST_INVALID_INPUT.*'5th May'.*DATE"),
+], ids=["unknown attribute", "two pins of one column", "value of the wrong type"])
+def test_bad_pins_fail_the_query(spark: SparkSession, pins: list[tuple[str, str, str]], error: str) -> None:
+    computed = golden(spark, member("e1", "crm", "c1"), pins=spark.createDataFrame(pins, PIN_SCHEMA))
+    with pytest.raises(Exception, match=error):
         computed.collect()
 
 

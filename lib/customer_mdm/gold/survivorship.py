@@ -91,9 +91,10 @@ def golden_records(members: DataFrame, *, rules: SurvivorshipConfig, pins: DataF
 
     ``members``: live silver.party rows with ``entity_id`` and ``source_priority``.
     ``pins`` (PIN_SCHEMA): manual values, cast to the column's type; a pin on
-    any address part pins the whole address (parts not pinned are null). At
-    most one pin per (entity_id, attribute) is expected; pins of entities not
-    in ``members`` are ignored. A pin naming an unknown column fails the query.
+    any address part pins the whole address (parts not pinned are null); a
+    null value pins null. Pins of entities not in ``members`` are ignored. A
+    pin naming an unknown column, two pins of one column for one entity, or a
+    value that does not cast (ANSI mode) fail the query instead of guessing.
     """
     _require(members, MEMBER_COLUMNS, "members")
     _require(pins, tuple(PIN_SCHEMA.names), "pins")
