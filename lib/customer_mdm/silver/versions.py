@@ -7,6 +7,12 @@ row in bronze) so "newer" means the same thing in every arrival order: a late
 older version lands in its place in history and never overwrites the current
 record, and a delete is a tombstone version that a late older update cannot
 get past.
+
+Each version also stores the SHA-256 of its *input* (the canonical values
+before standardization and how the source is standardized): a row whose
+input and update time equal the stored current record's would standardize
+to that same record, so the hop recognises it as unchanged without running
+the standardization libraries on it again.
 """
 from __future__ import annotations
 
@@ -17,7 +23,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (ArrayType, BooleanType, DateType, LongType, StringType, StructField, StructType,
                                TimestampType)
 
+from customer_mdm.party import CANONICAL_COLUMNS
+
 KEY: tuple[str, ...] = ("source_system", "source_record_id")
+INPUT_HASH = "_input_hash"
 SEQUENCE: tuple[str, ...] = ("valid_from", "_bronze_version", "_seq_row")
 
 #: Business attributes whose change makes a new version (the update time itself does not).
@@ -50,6 +59,7 @@ PARTY_SCHEMA = StructType([
     StructField("source_updated_at", TimestampType()),
     StructField("is_deleted", BooleanType()),
     StructField("row_hash", StringType()),
+    StructField(INPUT_HASH, StringType()),
     StructField("version_id", StringType()),
     StructField("valid_from", TimestampType()),
     StructField("_bronze_version", LongType()),
@@ -70,6 +80,23 @@ HISTORY_SCHEMA = StructType(PARTY_SCHEMA.fields[:-1] + [
 _IS_NEW = "_is_new"
 _OLD_VALID_TO = "_old_valid_to"
 _OLD_IS_CURRENT = "_old_is_current"
+
+
+def with_input_hash(canonical: DataFrame, *, standardization: str) -> DataFrame:
+    """Adds the input hash to canonical rows (``to_canonical``'s output); ``standardization`` names the
+    options they will be standardized with, so a change of a source's formats re-standardizes everything."""
+    inputs = F.to_json(F.struct(*[F.col(c) for c in ("source_system", *CANONICAL_COLUMNS, "_is_delete")]))
+    return canonical.withColumn(INPUT_HASH, F.sha2(F.concat(F.lit(standardization), inputs), 256))
+
+
+def changed_input(canonical: DataFrame, party: DataFrame) -> DataFrame:
+    """The rows of ``canonical`` (with their input hash) that are not exactly the stored current record's input.
+
+    Only a stored record with an update time counts: without one, a re-sent row takes its ingest time and is a
+    new version. Keys are matched as given, so a row whose id standardization would still clean is kept.
+    """
+    stored = party.where(F.col("source_updated_at").isNotNull()).select(*KEY, INPUT_HASH)
+    return canonical.join(stored, [*KEY, INPUT_HASH], "left_anti")
 
 
 def with_version_identity(valid: DataFrame) -> DataFrame:
