@@ -1,0 +1,132 @@
+"""SLA checks against the lake: freshness, data-quality pass rate, hop lag, streaming latency.
+
+Each check yields one line ``OK|WARN|BREACH <check> <measured> <threshold>``
+for cron or an orchestrator. WARN means a measure has used ``warn_fraction``
+of its allowance, or could not be measured (a check never passes unseen).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from customer_mdm.config import PipelineConfig
+from customer_mdm.config.operations import SlaConfig
+from customer_mdm.hops.ingest_stream import STREAM_PROGRESS
+from customer_mdm.hops.refine import watermark
+from customer_mdm.ops.tables import DQ_METRICS
+from customer_mdm.storage import TableStore
+
+Status = Literal["OK", "WARN", "BREACH"]
+Direction = Literal["max", "min"]
+#: Commits that rewrite or clean files without new data; freshness looks past them.
+MAINTENANCE_OPERATIONS = frozenset({"CREATE TABLE", "OPTIMIZE", "VACUUM START", "VACUUM END"})
+_HISTORY_WINDOW = 50
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: Status
+    check: str
+    measured: float | None
+    threshold: float
+    direction: Direction
+    note: str = ""
+
+    def line(self) -> str:
+        measured = "n/a" if self.measured is None else f"{self.measured:.4g}"
+        bound = f"{'<=' if self.direction == 'max' else '>='}{self.threshold:g}"
+        return f"{self.status} {self.check} {measured} {bound}" + (f" ({self.note})" if self.note else "")
+
+
+def judge(check: str, measured: float | None, *, threshold: float, direction: Direction, warn_fraction: float,
+          note: str = "") -> CheckResult:
+    """A ``max`` check warns past warn_fraction of the threshold; a ``min`` one past that share of 1 - threshold."""
+    if measured is None:
+        return CheckResult("WARN", check, None, threshold, direction, note or "not measured")
+    if direction == "max":
+        breach, warn = measured > threshold, measured > warn_fraction * threshold
+    else:
+        breach, warn = measured < threshold, 1 - measured > warn_fraction * (1 - threshold)
+    status: Status = "BREACH" if breach else "WARN" if warn else "OK"
+    return CheckResult(status, check, measured, threshold, direction, note)
+
+
+def exit_code(results: Sequence[CheckResult]) -> int:
+    return 1 if any(r.status == "BREACH" for r in results) else 0
+
+
+def worst_pass_rates(dq_metrics: DataFrame) -> DataFrame:
+    """Per source, the lowest rule pass rate of its latest run: source_system, run_id, rule, pass_rate."""
+    measured = dq_metrics.where(F.col("pass_rate").isNotNull())
+    latest = measured.groupBy("source_system").agg(F.max_by("run_id", "recorded_at").alias("run_id"))
+    runs = measured.join(latest, ["source_system", "run_id"])
+    worst = Window.partitionBy("source_system").orderBy("pass_rate", "rule")
+    return runs.withColumn("_n", F.row_number().over(worst)).where("_n = 1") \
+        .select("source_system", "run_id", "rule", "pass_rate")
+
+
+def latest_latency(progress: DataFrame) -> DataFrame:
+    """Per source, seconds from the oldest event of its latest non-empty micro-batch to the bronze commit."""
+    batches = progress.where(F.col("min_kafka_timestamp").isNotNull() & F.col("committed_at").isNotNull())
+    latest = Window.partitionBy("source").orderBy(F.col("committed_at").desc())
+    return batches.withColumn("_n", F.row_number().over(latest)).where("_n = 1").select(
+        "source", "batch_id",
+        ((F.unix_micros("committed_at") - F.unix_micros("min_kafka_timestamp")) / 1e6).alias("latency_seconds"))
+
+
+def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
+                 now: dt.datetime | None = None) -> list[CheckResult]:
+    """Every configured check, in a fixed order: freshness, pass rate, hop lag, latency; sources by name."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    warn = sla.warn_fraction
+    results = [_freshness(store, name, hours, now=now, warn_fraction=warn)
+               for name, hours in sorted(sla.freshness_hours.items())]
+    sources = sorted(config.sources, key=lambda s: s.name)
+    if sla.min_pass_rate is not None:
+        rates = {r["source_system"]: r for r in worst_pass_rates(store.read(DQ_METRICS)).collect()} \
+            if store.exists(DQ_METRICS) else {}
+        for s in sources:
+            row = rates.get(s.name)
+            results.append(judge(f"pass_rate.{s.name}", None if row is None else float(row["pass_rate"]),
+                                 threshold=sla.min_pass_rate, direction="min", warn_fraction=warn,
+                                 note="no data-quality metrics yet" if row is None
+                                 else f"rule {row['rule']}, run {row['run_id']}"))
+    if sla.max_hop_lag_versions is not None:
+        for s in sources:
+            bronze = store.version(s.bronze_table)
+            lag = None if bronze < 0 else bronze - max(watermark(store, s), 0)
+            results.append(judge(f"hop_lag_versions.{s.name}", lag, threshold=sla.max_hop_lag_versions,
+                                 direction="max", warn_fraction=warn,
+                                 note=f"{s.bronze_table} does not exist yet" if lag is None else ""))
+    if sla.max_latency_seconds is not None:
+        latencies = {r["source"]: r for r in latest_latency(store.read(STREAM_PROGRESS)).collect()} \
+            if store.exists(STREAM_PROGRESS) else {}
+        for s in (s for s in sources if s.format == "kafka"):
+            row = latencies.get(s.name)
+            results.append(judge(f"latency_seconds.{s.name}", None if row is None else row["latency_seconds"],
+                                 threshold=sla.max_latency_seconds, direction="max", warn_fraction=warn,
+                                 note="no micro-batch recorded in ops.stream_progress" if row is None
+                                 else f"batch {row['batch_id']}"))
+    return results
+
+
+def _freshness(store: TableStore, source: str, hours: float, *, now: dt.datetime,
+               warn_fraction: float) -> CheckResult:
+    check = f"freshness_hours.{source}"
+    table = f"bronze.{source}"
+    if not store.exists(table):
+        return CheckResult("BREACH", check, None, hours, "max", f"{table} does not exist: never ingested")
+    history = store.history(table, limit=_HISTORY_WINDOW)
+    data = [h for h in history if h.get("operation") not in MAINTENANCE_OPERATIONS]
+    if not data:
+        oldest = min(int(h["timestamp"]) for h in history)
+        age = (now.timestamp() * 1000 - oldest) / 3_600_000
+        return judge(check, age, threshold=hours, direction="max", warn_fraction=warn_fraction,
+                     note=f"no ingest in the last {len(history)} commits: at least this old")
+    age = (now.timestamp() * 1000 - max(int(h["timestamp"]) for h in data)) / 3_600_000
+    return judge(check, age, threshold=hours, direction="max", warn_fraction=warn_fraction)

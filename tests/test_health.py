@@ -1,0 +1,136 @@
+"""SLA checks on a lake the real batch pipeline built, and the batch run's logs hold no raw PII."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from customer_mdm.config import PipelineConfig, load_config
+from customer_mdm.config.operations import load_operations
+from customer_mdm.config.resolve import load_resolve_settings
+from customer_mdm.hops.batch import file_sources, run_batch
+from customer_mdm.ops.health import evaluate_sla, exit_code, judge
+from customer_mdm.ops.runs import Run
+from customer_mdm.samples.generator import generate
+from customer_mdm.storage import TableStore, open_store
+
+REPO = Path(__file__).resolve().parents[1]
+PII_COLUMNS = ("full_name", "first_name", "middle_name", "last_name", "email", "phone")
+READERS = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, lines=True), "parquet": pd.read_parquet}
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def built(spark, tmp_path_factory) -> Iterator[tuple[PipelineConfig, TableStore, list[str]]]:
+    """A lake after one batch run of a 60-record sample (the Kafka source configured, never run),
+    and every log line of that run at debug level, as --verbose logs it."""
+    root = tmp_path_factory.mktemp("health")
+    for folder in ("conf", "models"):  # the shipped settings and trained model
+        shutil.copytree(REPO / folder, root / folder)
+    generate(root / "data" / "landing", records=60, seed=3, extracts=1)
+    config = load_config(root / "conf", lake=root / "lake")
+    store = open_store(spark, config)
+    collect, logger = Collect(), logging.getLogger("customer_mdm")  # every line the product logs
+    collect.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(collect)
+    logger.setLevel(logging.DEBUG)
+    try:
+        run_batch(spark, store, config, Run(store, "run-health", "test", "batch", {}), sources=file_sources(config),
+                  resolve=load_resolve_settings(config))
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+    yield config, store, collect.lines
+
+
+def sla(tmp_path: Path, config: PipelineConfig, text: str):
+    file = tmp_path / "operations.yaml"
+    file.write_text(text, encoding="utf-8")
+    return load_operations(file, known_sources=[s.name for s in config.sources]).sla
+
+
+def test_a_freshly_built_lake_is_healthy(built, tmp_path):
+    config, store, _ = built
+    checks = sla(tmp_path, config, "sla:\n  freshness_hours: {crm: 1, ecommerce: 1, billing: 1}\n"
+                                   "  min_pass_rate: 0.2\n  max_hop_lag_versions: 0\n  max_latency_seconds: 60\n")
+    results = evaluate_sla(store, config, checks)
+    assert [(r.status, r.check) for r in results] == [
+        ("OK", "freshness_hours.billing"), ("OK", "freshness_hours.crm"), ("OK", "freshness_hours.ecommerce"),
+        ("OK", "pass_rate.billing"), ("OK", "pass_rate.crm"), ("WARN", "pass_rate.crm_events"),
+        ("OK", "pass_rate.ecommerce"),
+        ("OK", "hop_lag_versions.billing"), ("OK", "hop_lag_versions.crm"), ("WARN", "hop_lag_versions.crm_events"),
+        ("OK", "hop_lag_versions.ecommerce"),
+        ("WARN", "latency_seconds.crm_events")]
+    lines = [r.line() for r in results]
+    assert "OK hop_lag_versions.crm 0 <=0" in lines
+    assert "WARN latency_seconds.crm_events n/a <=60 (no micro-batch recorded in ops.stream_progress)" in lines
+    assert "WARN pass_rate.crm_events n/a >=0.2 (no data-quality metrics yet)" in lines
+    assert exit_code(results) == 0
+
+
+def test_a_stale_source_and_a_never_ingested_one_breach_and_exit_1(built, tmp_path):
+    config, store, _ = built
+    checks = sla(tmp_path, config, "sla:\n  freshness_hours: {crm: 0.000001, crm_events: 1, billing: 1}\n")
+    results = evaluate_sla(store, config, checks)
+    assert [(r.status, r.check) for r in results] == [
+        ("OK", "freshness_hours.billing"), ("BREACH", "freshness_hours.crm"), ("BREACH", "freshness_hours.crm_events")]
+    assert re.fullmatch(r"BREACH freshness_hours\.crm [0-9.e-]+ <=1e-06", results[1].line())
+    assert results[2].line() == "BREACH freshness_hours.crm_events n/a <=1 (bronze.crm_events does not exist: " \
+                                "never ingested)"
+    assert exit_code(results) == 1
+
+
+def test_warn_starts_at_the_warn_fraction_of_a_threshold():
+    assert [judge("c", v, threshold=10, direction="max", warn_fraction=0.8).status for v in (8, 8.5, 10, 10.5)] \
+        == ["OK", "WARN", "WARN", "BREACH"]
+    assert [judge("c", v, threshold=0.9, direction="min", warn_fraction=0.5).status for v in (0.96, 0.94, 0.9, 0.89)] \
+        == ["OK", "WARN", "WARN", "BREACH"]
+
+
+def test_the_health_job_refuses_bad_settings_before_reading_the_lake(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("health_job", REPO / "jobs" / "health.py")
+    assert spec is not None and spec.loader is not None
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    bad = tmp_path / "operations.yaml"
+    bad.write_text("sla:\n  min_pass_rate: 2\n  freshness_hours: {crm: soon}\n", encoding="utf-8")
+    handlers, level = logging.root.handlers[:], logging.root.level
+    try:  # the job sets up logging as a process would; give pytest its handlers back
+        assert job.main(["--operations", str(bad), "--lake", str(tmp_path / "lake")]) == 2
+    finally:
+        logging.root.handlers[:] = handlers
+        logging.root.setLevel(level)
+    assert capsys.readouterr().err.splitlines() == [
+        "error: invalid configuration (2 issue(s)):",
+        f"  - {bad}: sla.freshness_hours.crm: expected a number (got 'soon')",
+        f"  - {bad}: sla.min_pass_rate: expected a number in [0.0, 1.0] (got 2)"]
+    assert not (tmp_path / "lake").exists()
+
+
+def test_no_log_line_of_a_batch_run_holds_a_name_email_or_phone_from_the_input(built):
+    config, _, lines = built
+    values: set[str] = set()
+    for source in file_sources(config):
+        for file in sorted(config.project_root.glob(source.path or "")):
+            frame = READERS[source.format](file).astype("string")
+            for canonical in PII_COLUMNS:
+                if canonical in source.mapping:
+                    values |= {v.strip() for v in frame[source.mapping[canonical]].dropna() if len(v.strip()) >= 3}
+    assert len(values) > 100 and len(lines) > 10
+    pii = re.compile("|".join(rf"(?<!\w){re.escape(v)}(?!\w)" for v in sorted(values)), flags=re.IGNORECASE)
+    assert [(m.group(0), line) for line in lines for m in [pii.search(line)] if m] == []
