@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
-from customer_mdm.config.operations import load_operations
+from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_operations, job_parser, parse
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.ops.health import evaluate_sla, exit_code
 from customer_mdm.spark import build_session
@@ -28,19 +27,16 @@ EXAMPLES = (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = job_parser(__doc__ or "", examples=EXAMPLES,
+    parser = job_parser(__doc__ or "", examples=EXAMPLES, operations=True,
                         exit_codes={EXIT_OK: "every check OK or WARN",
                                     EXIT_FAILED: "at least one check in BREACH (or the lake could not be read)"})
-    parser.add_argument("--operations", help="operations settings (default: <conf>/operations.yaml)")
     return parse(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        config = job_config(args)
-        operations = load_operations(args.operations or config.conf_dir / "operations.yaml",
-                                     known_sources=[s.name for s in config.sources])
+        config, operations = job_operations(args)
     except ConfigError as exc:
         return fail(exc, EXIT_USAGE)
     spark = build_session(config.spark)

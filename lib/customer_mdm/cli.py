@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from customer_mdm.config import PipelineConfig, load_config
+from customer_mdm.config.operations import OperationsConfig, load_operations
 from customer_mdm.logs import configure_logging
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +51,7 @@ def epilog(examples: Sequence[tuple[str, str]], exit_codes: Mapping[int, str] | 
 
 def job_parser(description: str, *, examples: Sequence[tuple[str, str]],
                exit_codes: Mapping[int, str] | None = None, conf: bool = True, lake: bool = True,
-               extra_epilog: str = "") -> argparse.ArgumentParser:
+               operations: bool = False, extra_epilog: str = "") -> argparse.ArgumentParser:
     """A parser with the shared flags; the job adds its own with ``add_argument``."""
     text = epilog(examples, exit_codes) + (f"\n\n{extra_epilog}" if extra_epilog else "")
     parser = argparse.ArgumentParser(description=description.strip(), epilog=text, formatter_class=HelpFormatter)
@@ -58,6 +59,8 @@ def job_parser(description: str, *, examples: Sequence[tuple[str, str]],
         parser.add_argument("--conf", default=str(REPO / "conf"), help="configuration folder")
     if lake:
         parser.add_argument("--lake", help="lake root folder (default: lake_root of pipeline.yaml)")
+    if operations:
+        parser.add_argument("--operations", help="operations settings (default: <conf>/operations.yaml)")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument("--quiet", action="store_true", help="warnings, errors and the summary only")
     loudness.add_argument("--verbose", action="store_true", help="debug logging (still ids and counts only, no PII)")
@@ -74,6 +77,13 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
 def job_config(args: argparse.Namespace) -> PipelineConfig:
     """The configuration named by --conf, pointed at --lake when the job has that flag."""
     return load_config(args.conf, lake=getattr(args, "lake", None))
+
+
+def job_operations(args: argparse.Namespace) -> tuple[PipelineConfig, OperationsConfig]:
+    """The job's configuration and its operations settings (--operations, else <conf>/operations.yaml)."""
+    config = job_config(args)
+    return config, load_operations(args.operations or config.conf_dir / "operations.yaml",
+                                   known_sources=[s.name for s in config.sources])
 
 
 def fail(exc: BaseException, code: int) -> int:
