@@ -81,7 +81,8 @@ def load_resolve_settings(config: PipelineConfig) -> ResolveSettings:
     loaded: dict[str, object] = {}
     loaders = {
         "matching": lambda: load_matching(conf / "matching.yaml", project_root=config.project_root),
-        "survivorship": lambda: load_survivorship(conf / "survivorship.yaml"),
+        "survivorship": lambda: (load_survivorship(conf / "survivorship.yaml")
+                                 if (conf / "survivorship.yaml").exists() else SurvivorshipConfig()),
         "overrides": lambda: load_overrides(conf / "overrides.yaml", attributes=GOLDEN_ATTRIBUTES,
                                             project_root=config.project_root),
     }

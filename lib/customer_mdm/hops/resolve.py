@@ -157,7 +157,7 @@ def _before(table: pa.Table, increment: int) -> pa.Table:
 def _current_before(table: pa.Table, increment: int) -> pa.Table:
     """Rows of a versioned SCD2 gold table that were current just before hop-2 increment ``increment``."""
     began = pc.less(table.column("valid_from_increment"), increment)
-    open_then = pc.or_(pc.is_null(table.column("valid_to_increment")),
+    open_then = pc.or_kleene(pc.is_null(table.column("valid_to_increment")),
                        pc.greater_equal(table.column("valid_to_increment"), increment))
     return table.filter(pc.and_(began, open_then))
 
@@ -419,7 +419,7 @@ class _Increment:
         changed = [i for i, (e, h) in enumerate(zip(golden.column("entity_id").to_pylist(),
                                                     golden.column("row_hash").to_pylist())) if known.get(e) != h]
         retired = sorted(e for e in reconciled.retired if e in known)
-        return golden.take(changed), retired
+        return golden.take(pa.array(changed, pa.int64())), retired
 
     def pins(self, redirect: Mapping[str, str]) -> DataFrame:
         """Pinned values by the id each pinned entity lives on now: a pin follows its entity through merges."""

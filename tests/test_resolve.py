@@ -1,0 +1,152 @@
+"""Hop 2 (silver -> gold) on hand-made records through the real silver hop: ids, golden records, overrides."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from customer_mdm.bronze.audit import PARTITION_COLUMNS
+from customer_mdm.bronze.files import bronze_file_schema, to_bronze
+from customer_mdm.config import PipelineConfig, SourceConfig
+from customer_mdm.config.overrides import ManualPair, Overrides, Pin, RecordRef
+from customer_mdm.config.resolve import ResolveSettings, load_resolve_settings, load_review_decisions
+from customer_mdm.gold.identity import entity_id_for
+from customer_mdm.gold.edges import rid
+from customer_mdm.gold.tables import ENTITY_MERGES, ENTITY_XREF, GOLDEN_RECORD
+from customer_mdm.hops.refine import refine_source
+from customer_mdm.hops.resolve import ResolveReport, run_resolve
+from customer_mdm.storage import TableStore, open_store
+
+COLUMNS = ("id", "first", "last", "email", "phone", "dob", "street", "zip", "updated", "status")
+SOURCE = SourceConfig(
+    name="crm", format="csv", file=Path("crm.yaml"), path="unused/*.csv", columns=COLUMNS,
+    mapping={"source_record_id": "id", "first_name": "first", "last_name": "last", "email": "email",
+             "phone": "phone", "date_of_birth": "dob", "address_line1": "street", "postcode": "zip",
+             "source_updated_at": "updated"},
+    sequence_column="updated", timestamp_format="yyyy-MM-dd HH:mm:ss", date_format="yyyy-MM-dd",
+    delete_when="status = 'DELETED'")
+
+#: Three people; ann1/ann2 are the same person in two records, as is any "ann" record below.
+PEOPLE = {
+    "ann": ("Ann", "Lee", "ann.lee@example.com", "+1 617 555 0101", "1980-03-04", "12 Main St", "02139"),
+    "bob": ("Bob", "Ray", "bob.ray@example.com", "+1 212 555 0199", "1975-12-25", "5 Oak Ave", "10001"),
+    "cy": ("Cyrus", "Vance", "cy.vance@example.com", "+1 415 555 0142", "1990-07-14", "9 Pine Rd", "94110"),
+}
+
+
+def filler(count: int = 300) -> list[dict[str, str | None]]:
+    """Unrelated people who share nothing with each other or the cast above, so term frequencies are realistic:
+    in a lake of three records every surname is 'common' and exact name matches count against a pair."""
+    def word(i: int) -> str:
+        return "".join("bcdfghjklmnpqrstvwz"[(i // 19 ** k) % 19] for k in range(3)).capitalize() + "o"
+
+    return [{"id": f"f{i}", "first": word(i * 7 + 3), "last": word(i), "email": f"f{i}@filler.example.org",
+             "phone": f"+1 303 555 {i:04d}", "dob": f"19{50 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+             "street": f"{i} Filler Way", "zip": f"{80000 + i}", "updated": "2024-01-01 09:00:00",
+             "status": "ACTIVE"} for i in range(count)]
+
+
+def record(key: str, person: str, minute: int, *, deleted: bool = False) -> dict[str, str | None]:
+    first, last, email, phone, dob, street, postcode = PEOPLE[person]
+    return {"id": key, "first": first, "last": last, "email": email, "phone": phone, "dob": dob, "street": street,
+            "zip": postcode, "updated": f"2024-01-01 10:{minute:02d}:00", "status": "DELETED" if deleted else "ACTIVE"}
+
+
+@pytest.fixture
+def store(spark: SparkSession, config: PipelineConfig) -> TableStore:
+    return open_store(spark, config)
+
+
+@pytest.fixture
+def settings(config: PipelineConfig) -> ResolveSettings:
+    return dataclasses.replace(load_resolve_settings(config), source_priority={"crm": 10})
+
+
+def land_and_refine(spark: SparkSession, store: TableStore, rows: list[dict[str, str | None]], name: str) -> None:
+    raw = spark.createDataFrame([tuple(r.get(c) for c in COLUMNS) + (None, name) for r in rows],
+                                ", ".join(f"{c} string" for c in [*COLUMNS, "_raw_record", "_source_file"]))
+    store.ensure_table(SOURCE.bronze_table, bronze_file_schema(SOURCE), partition_by=PARTITION_COLUMNS)
+    store.append(SOURCE.bronze_table, to_bronze(raw.coalesce(1), source=SOURCE, checksums={name: name}, run_id="t"))
+    refine_source(store, SOURCE, rules=(), run_id="t", mode="batch")
+
+
+def resolve(spark, store, settings, **kw) -> ResolveReport:
+    return run_resolve(spark, store, settings, run_id="t", **kw)
+
+
+def entities(store: TableStore) -> dict[str, str]:
+    """Current source record id -> entity id, for the cast (every filler record is an entity of its own)."""
+    return {r["source_record_id"]: r["entity_id"] for r in
+            store.read(ENTITY_XREF).where("is_current AND source_record_id NOT LIKE 'f%'").collect()}
+
+
+def eid(key: str) -> str:
+    return entity_id_for(rid("crm", key))
+
+
+def test_entities_keep_their_ids_as_records_join_change_leave_and_are_re_resolved(spark, store, settings):
+    land_and_refine(spark, store, [record("ann1", "ann", 0), record("ann2", "ann", 1), record("bob1", "bob", 2),
+                                   *filler()], "a.csv")
+    first = resolve(spark, store, settings)
+    assert entities(store) == {"ann1": eid("ann1"), "ann2": eid("ann1"), "bob1": eid("bob1")}
+    assert (first.entities_created, first.decisions.get("auto_merge")) == (302, 1)
+    golden = {r["entity_id"]: r for r in store.read(GOLDEN_RECORD).collect()}
+    assert golden[eid("ann1")]["record_count"] == 2 and golden[eid("ann1")]["email"] == "ann.lee@example.com"
+    versions = {t: store.version(t) for t in (ENTITY_XREF, GOLDEN_RECORD)}
+    assert resolve(spark, store, settings).skipped  # nothing new in silver: nothing written
+    assert {t: store.version(t) for t in versions} == versions
+
+    land_and_refine(spark, store, [record("ann3", "ann", 3)], "b.csv")
+    joined = resolve(spark, store, settings)
+    assert entities(store)["ann3"] == eid("ann1")
+    assert (joined.changed_records, joined.entities_created, joined.golden_written) == (1, 0, 1)
+
+    land_and_refine(spark, store, [record("ann2", "cy", 4)], "c.csv")  # ann2 now describes someone else
+    moved = resolve(spark, store, settings)
+    assert entities(store) == {"ann1": eid("ann1"), "ann2": eid("ann2"), "ann3": eid("ann1"), "bob1": eid("bob1")}
+    assert (moved.splits, moved.edges_removed) == (1, 2)  # ann2-ann1 and ann2-ann3 retracted
+    split = store.read(ENTITY_MERGES).where("kind = 'split'").select("from_entity_id", "to_entity_id").collect()
+    assert [tuple(r) for r in split] == [(eid("ann1"), eid("ann2"))]
+
+    land_and_refine(spark, store, [record("ann1", "ann", 5, deleted=True)], "d.csv")  # the anchor leaves
+    resolve(spark, store, settings)
+    assert entities(store) == {"ann2": eid("ann2"), "ann3": eid("ann1"), "bob1": eid("bob1")}
+    history = store.read(ENTITY_XREF).where("source_record_id = 'ann1'").select("entity_id", "is_current").collect()
+    assert [tuple(r) for r in history] == [(eid("ann1"), False)]
+
+    before = store.read(ENTITY_XREF).where("is_current").drop("run_id", "recorded_at")
+    full = resolve(spark, store, settings, scope="full")
+    assert (full.scope, full.changed_records, full.entities_created, full.merges, full.splits) == ("full", 303, 0, 0, 0)
+    assert_df_equality(store.read(ENTITY_XREF).where("is_current").drop("run_id", "recorded_at"), before,
+                       ignore_row_order=True)
+
+
+def test_manual_links_splits_pins_and_review_decisions_win_and_persist(spark, store, settings, tmp_path):
+    land_and_refine(spark, store, [record("ann1", "ann", 0), record("ann2", "ann", 1), record("bob1", "bob", 2),
+                                   record("cy1", "cy", 3), *filler()], "a.csv")
+    resolve(spark, store, settings)
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text("left,right,decision,reviewer,note\ncrm:ann1,crm:ann2,reject,jo,twins\n")
+    linked = dataclasses.replace(settings, overrides=Overrides(
+        file=None, force_link=(ManualPair(RecordRef("crm", "bob1"), RecordRef("crm", "cy1"), "same person"),),
+        pins=(Pin(eid("cy1"), "email", "pinned@example.com", "ticket 7"),)),
+        decisions=load_review_decisions(decisions))
+    land_and_refine(spark, store, [record("bob2", "bob", 4)], "b.csv")
+    report = resolve(spark, store, linked)
+    ids = entities(store)
+    assert ids["bob1"] == ids["cy1"] == ids["bob2"] == eid("bob1")  # the oldest id survives the forced link
+    assert ids["ann1"] != ids["ann2"]                                # the rejection splits the pair
+    assert (report.merges, report.splits) == (1, 1)
+    redirect = store.read(ENTITY_MERGES).where("kind = 'merge'").select("from_entity_id", "to_entity_id").collect()
+    assert [tuple(r) for r in redirect] == [(eid("cy1"), eid("bob1"))]
+    golden = {r["entity_id"]: r for r in store.read(GOLDEN_RECORD).collect()}
+    assert eid("cy1") not in golden                                  # the merged-away id has no golden record
+    assert golden[eid("bob1")]["email"] == "pinned@example.com"      # the pin followed its entity into the merge
+    assert golden[eid("bob1")]["attribute_sources"]["email"] == "pin"
+
+    full = resolve(spark, store, linked, scope="full")             # the decisions survive a full re-resolution
+    assert entities(store) == ids and (full.merges, full.splits, full.entities_created) == (0, 0, 0)
+
