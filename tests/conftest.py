@@ -1,14 +1,22 @@
 """Shared fixtures: one SparkSession for the whole run, a fresh lake folder per test."""
 from __future__ import annotations
 
+import logging
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 from customer_mdm.config import PipelineConfig, SparkSettings, load_config, with_lake
+from customer_mdm.config.resolve import load_resolve_settings
+from customer_mdm.hops.batch import BatchSummary, file_sources, run_batch
+from customer_mdm.ops.runs import Run
+from customer_mdm.samples.generator import generate
 from customer_mdm.spark import build_session
+from customer_mdm.storage import TableStore, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_SPARK = SparkSettings(master="local[2]", app_name="customer-mdm-tests", shuffle_partitions=2,
@@ -33,3 +41,49 @@ def lake(tmp_path: Path) -> Path:
 def config(lake: Path) -> PipelineConfig:
     """The repository's own configuration pointed at this test's lake."""
     return with_lake(load_config(REPO / "conf"), lake)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@dataclass(frozen=True)
+class SampleLake:
+    """A project folder (shipped conf and model, a generated sample) and the lake one batch run built from it."""
+
+    root: Path
+    config: PipelineConfig
+    store: TableStore
+    summary: BatchSummary
+    log_lines: tuple[str, ...]  # every line the product logged during the run, at debug level
+
+
+@pytest.fixture(scope="session")
+def sample_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> SampleLake:
+    """Built once per test session, read by many tests: treat it as read-only (copy ``root`` to change it).
+
+    Bronze, silver and gold of a 60-record sample (the Kafka source configured, never run).
+    """
+    root = tmp_path_factory.mktemp("sample")
+    for folder in ("conf", "models"):
+        shutil.copytree(REPO / folder, root / folder)
+    generate(root / "data" / "landing", records=60, seed=3, extracts=1)
+    config = load_config(root / "conf", lake=root / "lake")
+    store = open_store(spark, config)
+    collect, logger = _Collect(), logging.getLogger("customer_mdm")
+    collect.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(collect)
+    logger.setLevel(logging.DEBUG)
+    try:
+        summary = run_batch(spark, store, config, Run(store, "run-sample", "test", "batch", {}),
+                            sources=file_sources(config), resolve=load_resolve_settings(config))
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+    return SampleLake(root, config, store, summary, tuple(collect.lines))

@@ -4,58 +4,25 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from customer_mdm.config import PipelineConfig, load_config
+from customer_mdm.config import PipelineConfig
 from customer_mdm.config.operations import load_operations
-from customer_mdm.config.resolve import load_resolve_settings
-from customer_mdm.hops.batch import file_sources, run_batch
 from customer_mdm.ops.health import evaluate_sla, exit_code, judge
-from customer_mdm.ops.runs import Run
-from customer_mdm.samples.generator import generate
-from customer_mdm.storage import TableStore, open_store
+from customer_mdm.hops.batch import file_sources
+from customer_mdm.storage import TableStore
 
 REPO = Path(__file__).resolve().parents[1]
 PII_COLUMNS = ("full_name", "first_name", "middle_name", "last_name", "email", "phone")
 READERS = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, lines=True), "parquet": pd.read_parquet}
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture(scope="module")
-def built(spark, tmp_path_factory) -> Iterator[tuple[PipelineConfig, TableStore, list[str]]]:
-    """A lake after one batch run of a 60-record sample (the Kafka source configured, never run),
-    and every log line of that run at debug level, as --verbose logs it."""
-    root = tmp_path_factory.mktemp("health")
-    for folder in ("conf", "models"):  # the shipped settings and trained model
-        shutil.copytree(REPO / folder, root / folder)
-    generate(root / "data" / "landing", records=60, seed=3, extracts=1)
-    config = load_config(root / "conf", lake=root / "lake")
-    store = open_store(spark, config)
-    collect, logger = Collect(), logging.getLogger("customer_mdm")  # every line the product logs
-    collect.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    level = logger.level
-    logger.addHandler(collect)
-    logger.setLevel(logging.DEBUG)
-    try:
-        run_batch(spark, store, config, Run(store, "run-health", "test", "batch", {}), sources=file_sources(config),
-                  resolve=load_resolve_settings(config))
-    finally:
-        logger.removeHandler(collect)
-        logger.setLevel(level)
-    yield config, store, collect.lines
+def built(sample_lake) -> tuple[PipelineConfig, TableStore, tuple[str, ...]]:
+    return sample_lake.config, sample_lake.store, sample_lake.log_lines
 
 
 def sla(tmp_path: Path, config: PipelineConfig, text: str):
