@@ -17,6 +17,7 @@ EXAMPLES = (
     ("python jobs/batch_job.py", "embedded defaults: conf/, lake/ under the repo"),
     ("python jobs/batch_job.py --source crm --lake /data/lake", "one source into another lake"),
     ("spark-submit jobs/batch_job.py --conf /etc/mdm/conf", "on a cluster"),
+    ("python jobs/batch_job.py --resolve full", "after retraining: re-score every record, keep the ids that stand"),
 )
 
 
@@ -25,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source", action="append", default=[], help="file source to run (repeatable; "
                         "default: every file source)")
     parser.add_argument("--run-id", help="run id to record (default: generated)")
+    parser.add_argument("--resolve", choices=("incremental", "full"), default="incremental",
+                        help="gold: resolve the records changed since the last run, or re-score every record with "
+                             "the current model and reconcile with the stored ids")
     return parse(parser, argv)
 
 
@@ -45,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = open_store(spark, config)
         run = Run(store, args.run_id or new_run_id("batch"), "batch_job", "batch",
-                  {"conf": args.conf, "lake": str(config.lake_root), "source": args.source})
-        summary = run_batch(spark, store, config, run, sources=sources, resolve=resolve)
+                  {"conf": args.conf, "lake": str(config.lake_root), "source": args.source, "resolve": args.resolve})
+        summary = run_batch(spark, store, config, run, sources=sources, resolve=resolve, resolve_scope=args.resolve)
     except MdmError as exc:
         return fail(exc, EXIT_FAILED)
     finally:

@@ -18,13 +18,19 @@ from customer_mdm.storage import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 #: Columns that say when and by which run a row was written, not what it holds.
-AUDIT_COLUMNS = ("_ingest_run_id", "_recorded_at", "_ingested_at", "_ingest_date", "run_id", "quarantined_at")
+AUDIT_COLUMNS = ("_ingest_run_id", "_recorded_at", "_ingested_at", "_ingest_date", "run_id", "quarantined_at",
+                 "recorded_at", "scored_at", "updated_at")
+#: Gold's SCD2 tables stamp versions with the wall clock; their increment columns say the same in a comparable way.
+GOLD_AUDIT_COLUMNS = ("valid_from", "valid_to")
+GOLD_TABLES = ("gold.match_pairs", "gold.match_edges", "gold.review_queue", "gold.entity_xref", "gold.entity_merges",
+               "gold.golden_record", "gold.golden_record_history", "gold.resolve_log")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("project")
     shutil.copytree(REPO / "conf", root / "conf")
+    shutil.copytree(REPO / "models", root / "models")
     for name in ("crm_events.yaml",):  # Kafka sources are not part of a batch run
         (root / "conf" / "sources" / name).unlink()
     generate(root / "data" / "landing", records=300, seed=7, extracts=2, malformed=2)
@@ -40,31 +46,36 @@ def batch_job(project: Path, lake: str, **env: str) -> subprocess.CompletedProce
 
 def table(spark, project: Path, lake: str, name: str):
     store = open_store(spark, load_config(project / "conf", lake=project / lake))
-    return store.read(name).drop(*AUDIT_COLUMNS)
+    return store.read(name).drop(*AUDIT_COLUMNS, *(GOLD_AUDIT_COLUMNS if name.startswith("gold.") else ()))
 
 
 @pytest.mark.slow
-def test_batch_job_lands_every_layer_and_a_crash_between_silver_commits_changes_nothing(spark, project):
+def test_batch_job_lands_every_layer_and_crashes_between_silver_or_gold_commits_change_nothing(spark, project):
     reference = batch_job(project, "lake_ref")
     assert reference.returncode == 0, reference.stderr[-3000:]
     assert "SUCCEEDED" in reference.stdout and "silver <- crm" in reference.stdout
     for path in ("bronze/crm", "bronze/ecommerce", "bronze/billing", "silver/party", "silver/party_history",
-                 "silver/quarantine", "ops/runs", "ops/file_manifest", "ops/dq_metrics"):
+                 "silver/quarantine", "ops/runs", "ops/file_manifest", "ops/dq_metrics", "gold/entity_xref",
+                 "gold/golden_record", "gold/match_pairs"):
         assert DeltaTable(str(project / "lake_ref" / path)).version() >= 1, path
     quarantine = table(spark, project, "lake_ref", "silver.quarantine")
     assert quarantine.where("rule = 'malformed_row'").count() == 2  # the generator's malformed CSV lines
 
-    killed = batch_job(project, "lake_crash", MDM_KILL_AT="refine:between_party_and_history")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert "gold   <- silver" in reference.stdout
+    assert table(spark, project, "lake_ref", "gold.golden_record").count() > 100
+
+    for point in ("refine:between_party_and_history", "resolve:between_xref_and_golden"):
+        killed = batch_job(project, "lake_crash", MDM_KILL_AT=point)
+        assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-3000:])
     resumed = batch_job(project, "lake_crash")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    for name in ("bronze.crm", "silver.party", "silver.party_history", "silver.quarantine"):
+    for name in ("bronze.crm", "silver.party", "silver.party_history", "silver.quarantine", *GOLD_TABLES):
         assert_df_equality(table(spark, project, "lake_crash", name), table(spark, project, "lake_ref", name),
                            ignore_row_order=True, ignore_nullable=True)
 
     versions = {n: DeltaTable(str(project / "lake_ref" / n)).version()
-                for n in ("bronze/crm", "silver/party", "silver/party_history")}
+                for n in ("bronze/crm", "silver/party", "silver/party_history", "gold/entity_xref", "gold/golden_record")}
     again = batch_job(project, "lake_ref")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "nothing new in bronze" in again.stdout
+    assert "nothing new in bronze" in again.stdout and "nothing new in silver" in again.stdout
     assert {n: DeltaTable(str(project / "lake_ref" / n)).version() for n in versions} == versions

@@ -8,9 +8,10 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from customer_mdm.config import load_config
-from customer_mdm.config.matching import load_matching
+from customer_mdm.config.resolve import load_resolve_settings
+from customer_mdm.gold.edges import rid
+from customer_mdm.gold.identity import entity_id_for
 from customer_mdm.hops.batch import file_sources, run_batch
-from customer_mdm.hops.match import run_match
 from customer_mdm.ops.runs import Run
 from customer_mdm.storage import open_store
 
@@ -62,13 +63,18 @@ def test_a_users_csv_resolves_with_one_source_file(spark: SparkSession, tmp_path
 
     config = load_config(conf, lake=tmp_path / "lake")
     store = open_store(spark, config)
-    run_batch(spark, store, config, Run(store, "run-members", "test", "batch", {}), sources=file_sources(config))
+    summary = run_batch(spark, store, config, Run(store, "run-members", "test", "batch", {}),
+                        sources=file_sources(config), resolve=load_resolve_settings(config))  # = jobs/batch_job.py
     party = {r["source_record_id"]: r for r in store.read("silver.party").collect()}
     assert (party["M1"]["date_of_birth"], party["M3"]["date_of_birth"]) == (dt.date(1980, 3, 4), dt.date(1975, 12, 25))
     assert party["M2"]["email"] == "bob.smith@example.com" and party["M2"]["phone_e164"] == "+16175550101"
 
-    report = run_match(spark, store, load_matching(conf / "matching.yaml"), run_id="run-members")
     pairs = [(r["l_source_record_id"], r["r_source_record_id"], r["blocking_rule"], r["decision"])
              for r in store.read("gold.match_pairs").collect()]
     assert pairs == [("M1", "M2", "email", "auto_merge")]
-    assert report.decisions == {"auto_merge": 1}
+    assert summary.resolve.decisions == {"auto_merge": 1}
+    entities = {r["source_record_id"]: r["entity_id"] for r in store.read("gold.entity_xref").collect()}
+    bob = entity_id_for(rid("members", "M1"))
+    assert entities == {"M1": bob, "M2": bob, "M3": entity_id_for(rid("members", "M3"))}
+    golden = {r["entity_id"]: r for r in store.read("gold.golden_record").collect()}
+    assert golden[bob]["record_count"] == 2 and golden[bob]["emails"] == ["bob.smith@example.com"]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from customer_mdm.gold.clustering import Edge, cluster
 from customer_mdm.gold.identity import PriorState, Reconciled, entity_id_for, reconcile
 
@@ -130,3 +132,39 @@ def test_deleting_every_record_of_an_entity_retires_its_id():
     result, after = run("c", [], first)
     assert result.retired == (entity_id_for("a"),)
     assert after.entity_of == {"c": entity_id_for("c")}
+
+
+def arrive(order: list[str], pairs: list[Edge], batch: int, *, max_size: int = 100) -> dict[str, str]:
+    """Records arriving in ``order``, ``batch`` at a time, each increment clustering what has arrived so far."""
+    seen = {r: f"t{i:04d}" for i, r in enumerate(order)}
+    prior = PriorState({}, {}, frozenset(), seen)
+    for end in range(batch, len(order) + batch, batch):
+        present = set(order[:end])
+        result = reconcile(cluster(present, [e for e in pairs if {e.left, e.right} <= present], max_size=max_size),
+                           prior)
+        prior = state(result, prior, seen)
+    return dict(prior.entity_of)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_micro_batches_of_any_size_give_the_ids_of_one_batch_and_any_order_the_same_groupings(seed):
+    rng = random.Random(seed)
+    records = [f"r{i:02d}" for i in range(40)]
+    pairs = [Edge(*sorted(rng.sample(records, 2)), probability=round(rng.uniform(0.9, 1.0), 3))  # type: ignore[misc]
+             for _ in range(45)]
+    one_batch = arrive(records, pairs, len(records))
+    for size in (1, 7):
+        assert arrive(records, pairs, size) == one_batch
+    shuffled = records[:]
+    rng.shuffle(shuffled)
+    assert groups(arrive(shuffled, pairs, 5)) == groups(one_batch)
+
+
+def test_under_a_cluster_size_cap_micro_batches_still_give_the_groupings_of_one_batch():
+    """A cap can regroup records that an earlier increment had together: the groupings still agree with one
+    batch, but the ids of regrouped parts are new ids (an id is never reused), so only groupings are compared."""
+    rng = random.Random(4)
+    records = [f"r{i:02d}" for i in range(40)]
+    pairs = [Edge(*sorted(rng.sample(records, 2)), probability=round(rng.uniform(0.9, 1.0), 3))  # type: ignore[misc]
+             for _ in range(45)]
+    assert groups(arrive(records, pairs, 1, max_size=8)) == groups(arrive(records, pairs, 40, max_size=8))

@@ -18,6 +18,7 @@ from customer_mdm.gold.edges import rid
 from customer_mdm.gold.tables import ENTITY_MERGES, ENTITY_XREF, GOLDEN_RECORD
 from customer_mdm.hops.refine import refine_source
 from customer_mdm.hops.resolve import ResolveReport, run_resolve
+from customer_mdm.lookup import current_id, lookup
 from customer_mdm.storage import TableStore, open_store
 
 COLUMNS = ("id", "first", "last", "email", "phone", "dob", "street", "zip", "updated", "status")
@@ -146,6 +147,11 @@ def test_manual_links_splits_pins_and_review_decisions_win_and_persist(spark, st
     assert eid("cy1") not in golden                                  # the merged-away id has no golden record
     assert golden[eid("bob1")]["email"] == "pinned@example.com"      # the pin followed its entity into the merge
     assert golden[eid("bob1")]["attribute_sources"]["email"] == "pin"
+    assert current_id(store, eid("cy1")) == current_id(store, eid("bob1")) == eid("bob1")
+    found = lookup(store, "crm", "cy1")
+    assert found is not None and found.entity_id == eid("bob1")
+    assert found.source_records == (("crm", "bob1"), ("crm", "bob2"), ("crm", "cy1"))
+    assert found.golden_record is not None and found.golden_record["email"] == "pinned@example.com"
 
     full = resolve(spark, store, linked, scope="full")             # the decisions survive a full re-resolution
     assert entities(store) == ids and (full.merges, full.splits, full.entities_created) == (0, 0, 0)

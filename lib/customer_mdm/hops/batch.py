@@ -15,7 +15,7 @@ from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.errors import MdmError
 from customer_mdm.hops.ingest_files import IngestReport, ingest_source
 from customer_mdm.hops.refine import RefineReport, refine_source
-from customer_mdm.hops.resolve import ResolveReport, run_resolve
+from customer_mdm.hops.resolve import ResolveReport, Scope, run_resolve
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.runs import Run
 from customer_mdm.storage import TableStore
@@ -44,7 +44,8 @@ def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[Sour
 
 
 def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, run: Run, *,
-              sources: Sequence[SourceConfig], resolve: ResolveSettings) -> BatchSummary:
+              sources: Sequence[SourceConfig], resolve: ResolveSettings,
+              resolve_scope: Scope = "incremental") -> BatchSummary:
     run.start()
     ingests: list[IngestReport] = []
     refines: list[RefineReport] = []
@@ -64,10 +65,11 @@ def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, ru
             run.add(silver_read=c.read, silver_upserted=c.upserted, silver_unchanged=c.unchanged,
                     silver_superseded=c.superseded, quarantined=c.quarantined, dead_lettered=c.dead_lettered)
         kill_point("batch:after_silver")
-        gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch")
+        gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch", scope=resolve_scope)
         run.add(gold_changed_records=gold.changed_records, gold_pairs_scored=gold.pairs_scored,
                 gold_entities_created=gold.entities_created, gold_merges=gold.merges, gold_splits=gold.splits,
-                gold_review_items=gold.review_items, gold_records_written=gold.golden_written)
+                gold_review_items=gold.review_items, gold_records_moved=gold.records_moved,
+                gold_records_written=gold.golden_written)
     except Exception as exc:
         run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise
