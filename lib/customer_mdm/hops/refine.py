@@ -31,7 +31,9 @@ from customer_mdm.config.quality import QualityRule
 from customer_mdm.errors import MdmError
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.validation_report import rule_checks, write_validation_report
-from customer_mdm.ops.tables import DEAD_LETTER, DEAD_LETTER_SCHEMA, DQ_METRICS, DQ_METRICS_SCHEMA
+from customer_mdm.ops.suppression import drop_suppressed
+from customer_mdm.ops.tables import (DEAD_LETTER, DEAD_LETTER_SCHEMA, DQ_METRICS, DQ_METRICS_SCHEMA,
+                                     ERASURE_SUPPRESSION)
 from customer_mdm.silver.canonical import BRONZE_VERSION, file_rows, kafka_rows, to_canonical
 from customer_mdm.silver.quality import evaluate, raise_if_failed
 from customer_mdm.silver.quarantine import QUARANTINE, QUARANTINE_SCHEMA, malformed_rows, quality_rows
@@ -50,7 +52,10 @@ Mode = Literal["batch", "stream"]
 
 @dataclass(frozen=True)
 class RefineCounts:
-    """Row conservation: read = upserted + unchanged + superseded + quarantined + dead_lettered."""
+    """Row conservation: read = upserted + unchanged + superseded + quarantined + dead_lettered + suppressed.
+
+    ``suppressed``: rows of erased records (ops.erasure_suppression), dropped before parsing.
+    """
 
     read: int = 0
     upserted: int = 0
@@ -59,11 +64,12 @@ class RefineCounts:
     quarantined: int = 0
     dead_lettered: int = 0
     warned: int = 0
+    suppressed: int = 0
 
     @property
     def balanced(self) -> bool:
         return self.read == (self.upserted + self.unchanged + self.superseded + self.quarantined
-                             + self.dead_lettered)
+                             + self.dead_lettered + self.suppressed)
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,8 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
                           time.monotonic() - started, report.metrics)
     c = report.counts
     log.info("silver %s: bronze versions (%d, %d]: read %d = upserted %d + unchanged %d + superseded %d + "
-             "quarantined %d + dead-lettered %d (warnings %d)%s, %.1fs", source.name, after, target, c.read,
-             c.upserted, c.unchanged, c.superseded, c.quarantined, c.dead_lettered, c.warned,
+             "quarantined %d + dead-lettered %d + suppressed %d (warnings %d)%s, %.1fs", source.name, after, target,
+             c.read, c.upserted, c.unchanged, c.superseded, c.quarantined, c.dead_lettered, c.suppressed, c.warned,
              f", BREACH of {list(report.breached_rules)}" if report.breached_rules else "", report.seconds)
     return report
 
@@ -133,21 +139,24 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
 def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
            rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn, recorded_at: dt.datetime,
            after: int, report_dir: Path | None) -> RefineReport:
-    parsed = kafka_rows(increment, source) if source.format == "kafka" else file_rows(increment)
+    kept = drop_suppressed(increment, store.read(ERASURE_SUPPRESSION), source=source) \
+        if store.exists(ERASURE_SUPPRESSION) else increment
+    parsed = kafka_rows(kept, source) if source.format == "kafka" else file_rows(kept)
     options = StandardizeOptions.for_source(source)
     canonical = with_input_hash(to_canonical(parsed.rows, source), standardization=repr(options))
     standardized = standardize(changed_input(canonical, store.read(PARTY)), options=options).persist()
     try:
         return _apply_standardized(store, source, increment, parsed.malformed, standardized, rules=rules,
                                    run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after,
-                                   report_dir=report_dir)
+                                   report_dir=report_dir, suppressed=increment.count() - kept.count())
     finally:
         standardized.unpersist()
 
 
 def _apply_standardized(store: TableStore, source: SourceConfig, increment: DataFrame, malformed: DataFrame,
                         standardized: DataFrame, *, rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn,
-                        recorded_at: dt.datetime, after: int, report_dir: Path | None) -> RefineReport:
+                        recorded_at: dt.datetime, after: int, report_dir: Path | None,
+                        suppressed: int) -> RefineReport:
     started = time.monotonic()
     quality = evaluate(standardized, rules, run_id=run_id, reference_tables={})
     metrics = quality.metrics.collect()
@@ -174,10 +183,10 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
     quarantined_records = pc.count_distinct(quarantine.column("_source_ref")).as_py()
     dead_count = dead.num_rows if dead is not None else 0
     new_versions = new_version_count(history_changes)
-    valid_rows = read - quarantined_records - dead_count
+    valid_rows = read - quarantined_records - dead_count - suppressed
     counts = RefineCounts(read=read, upserted=party_changes.num_rows, unchanged=valid_rows - new_versions,
                           superseded=new_versions - party_changes.num_rows, quarantined=quarantined_records,
-                          dead_lettered=dead_count,
+                          dead_lettered=dead_count, suppressed=suppressed,
                           warned=sum(int(r["rows_failed"]) for r in metrics if r["action"] == "warn"))
     if not counts.balanced or counts.unchanged < 0 or counts.superseded < 0:
         raise MdmError(f"source {source.name}: row conservation broken before writing {counts}; nothing written")

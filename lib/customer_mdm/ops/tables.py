@@ -66,3 +66,15 @@ DQ_METRICS_SCHEMA = StructType([
     StructField("pass_rate", DoubleType()),
     StructField("recorded_at", TimestampType()),
 ])
+
+ERASURE_SUPPRESSION = "ops.erasure_suppression"
+
+#: One row per erased source record: the SHA-256 of "system:id" (never the id or the data), so hop 1 can refuse
+#: the record when a replay or a re-sent event brings it back.
+ERASURE_SUPPRESSION_SCHEMA = StructType([
+    StructField("source_system", StringType()),
+    StructField("record_hash", StringType()),
+    StructField("requested_at", TimestampType()),
+    StructField("run_id", StringType()),
+    StructField("reason", StringType()),
+])

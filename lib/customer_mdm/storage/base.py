@@ -157,6 +157,14 @@ class TableStore(ABC):
     def execute_merge(self, merge: Merge) -> MergeResult: ...
 
     @abstractmethod
+    def delete(self, table: str, predicate: str, *, erasure_id: str) -> int:
+        """Deletes the rows matching a SQL ``predicate`` by rewriting their files; returns the rows deleted.
+
+        Only erasure deletes from the lake: the commit is marked with ``erasure_id`` so the hops' incremental
+        reads of append-only tables skip it instead of reading the rewritten files as new rows.
+        """
+
+    @abstractmethod
     def history(self, table: str, *, limit: int | None = None) -> list[dict[str, Any]]: ...
 
     @abstractmethod

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping"}
 _MERGE_ATTEMPTS = 6
+#: commitInfo key of an erasure's rewrite: incremental readers of append-only tables skip that commit.
+ERASURE_MARK = "mdm.erasure"
 
 
 def _txn_list(txn: AppTxn | Sequence[AppTxn] | None) -> list[AppTxn]:
@@ -133,8 +135,10 @@ class DeltaRsStore(TableStore):
             if not commit.exists():
                 raise StorageError(f"table {table}: commit {version} is no longer in the log (log retention); "
                                    "replay this range from a full read instead")
-            for line in commit.read_text(encoding="utf-8").splitlines():
-                action = json.loads(line)
+            actions = [json.loads(line) for line in commit.read_text(encoding="utf-8").splitlines()]
+            if any(ERASURE_MARK in a.get("commitInfo", {}) for a in actions):
+                continue  # rows only removed; its added files hold rows read before, from their own commits
+            for action in actions:
                 if "remove" in action and action["remove"].get("dataChange", True):
                     raise StorageError(f"table {table} is not append-only in versions ({after_version}, "
                                        f"{up_to_version}]: commit {version} removes data")
@@ -263,6 +267,17 @@ class DeltaRsStore(TableStore):
                 log.warning("commit conflict on %s (attempt %d): retrying", table, attempt)
                 time.sleep(0.2 * 2 ** attempt)
         raise AssertionError("unreachable")
+
+    def delete(self, table: str, predicate: str, *, erasure_id: str) -> int:
+        started = time.monotonic()
+        properties = CommitProperties(custom_metadata={ERASURE_MARK: erasure_id}, max_commit_retries=20)
+        metrics = self._retry_conflicts(table, lambda: self._open(table).delete(predicate,
+                                                                                commit_properties=properties),
+                                        lambda: False)
+        deleted = int((metrics or {}).get("num_deleted_rows", 0))
+        log.info("deleted %d rows from %s (erasure %s) in %.1fs", deleted, table, erasure_id,
+                 time.monotonic() - started)
+        return deleted
 
     # -- maintenance -----------------------------------------------------
     def history(self, table: str, *, limit: int | None = None) -> list[dict[str, Any]]:
