@@ -1,23 +1,17 @@
 """Scoring: every pair explainable (its terms sum to its weight), term frequencies, weighted model, decisions."""
 from __future__ import annotations
 
-import datetime as dt
 import math
-from dataclasses import replace
 
 import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
-from customer_mdm.config import PipelineConfig
-from customer_mdm.config.matching import LevelSpec, Signal, Thresholds, load_matching
+from customer_mdm.config.matching import LevelSpec, Signal, Thresholds
 from customer_mdm.gold.comparisons import Comparison, Plan, build_level
 from customer_mdm.gold.scoring import (SCORED_SCHEMA, ComparisonParams, FellegiSunterModel, LevelParams,
                                        WeightedModel, check_plan, score_arrow, score_pairs)
-from customer_mdm.hops.match import run_match
-from customer_mdm.silver.versions import PARTY_SCHEMA
-from customer_mdm.storage import open_store
 
 THRESHOLDS = Thresholds(auto_merge=0.9, review=0.5)
 
@@ -125,39 +119,6 @@ def test_spark_scores_exactly_like_the_driver(spark: SparkSession) -> None:
     expected = spark.createDataFrame(score_arrow(PLAN, MODEL, table).to_pandas(), SCORED_SCHEMA)
     got = score_pairs(PLAN, MODEL, spark.createDataFrame(table.to_pandas()))
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_match_hop_scores_live_silver_records_into_match_pairs_once(spark: SparkSession,
-                                                                    config: PipelineConfig) -> None:
-    def party(system: str, rid: str, first: str, last: str, email: str | None, dob: dt.date,
-              deleted: bool = False, address: str | None = None) -> dict[str, object]:
-        row: dict[str, object] = dict.fromkeys(PARTY_SCHEMA.names)
-        row.update(source_system=system, source_record_id=rid, first_name=first, last_name=last, email=email,
-                   date_of_birth=dob, postcode="02139", address_line1=address, is_deleted=deleted)
-        return row
-
-    store = open_store(spark, config)
-    store.ensure_table("silver.party", PARTY_SCHEMA)
-    store.append("silver.party", spark.createDataFrame([
-        party("crm", "1", "Robert", "Smith", "bob@x.com", dt.date(1980, 3, 4), address="1 MAIN ST"),
-        party("billing", "9", "Bob", "Smith", "bob@x.com", dt.date(1980, 4, 3), address="1 MAIN STREET"),
-        party("ecommerce", "5", "Alicia", "Smith", "alice@y.com", dt.date(1990, 1, 1)),
-        party("crm", "3", "Robert", "Smith", "bob@x.com", dt.date(1980, 3, 4), deleted=True),
-    ], PARTY_SCHEMA))
-    matching = replace(load_matching(config.conf_dir / "matching.yaml"), model="weighted")
-    report = run_match(spark, store, matching, run_id="run-1")
-    rows = store.read("gold.match_pairs").select(
-        "l_source_system", "l_source_record_id", "r_source_system", "r_source_record_id", "blocking_rule",
-        "decision", "model_version", "silver_version", "run_id").collect()
-    version = WeightedModel.from_spec(matching.weighted).version  # type: ignore[arg-type]
-    assert sorted(tuple(r) for r in rows) == [
-        ("billing", "9", "crm", "1", "email", "auto_merge", version, 1, "run-1"),
-        ("billing", "9", "ecommerce", "5", "surname_sound_postcode", "no_match", version, 1, "run-1"),
-        ("crm", "1", "ecommerce", "5", "surname_sound_postcode", "no_match", version, 1, "run-1"),
-    ]  # the deleted crm 3 is never a candidate
-    assert (report.pairs_written, report.decisions) == (3, {"auto_merge": 1, "no_match": 2})
-    again = run_match(spark, store, matching, run_id="run-2")
-    assert again.skipped and store.read("gold.match_pairs").count() == 3
 
 
 def test_term_frequency_adjustment_uses_the_random_pair_u_when_the_model_keeps_one() -> None:
