@@ -144,7 +144,10 @@ def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
     parsed = kafka_rows(kept, source) if source.format == "kafka" else file_rows(kept)
     options = StandardizeOptions.for_source(source)
     canonical = with_input_hash(to_canonical(parsed.rows, source), standardization=repr(options))
-    standardized = standardize(changed_input(canonical, store.read(PARTY)), options=options).persist()
+    # compared with history, never party: history is read in its pre-increment state even after a crash
+    # between the two commits, so a re-run recomputes exactly what the crashed run would have written
+    current = store.read(HISTORY).where(F.col("is_current"))
+    standardized = standardize(changed_input(canonical, current), options=options).persist()
     try:
         return _apply_standardized(store, source, increment, parsed.malformed, standardized, rules=rules,
                                    run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after,

@@ -89,13 +89,13 @@ def with_input_hash(canonical: DataFrame, *, standardization: str) -> DataFrame:
     return canonical.withColumn(INPUT_HASH, F.sha2(F.concat(F.lit(standardization), inputs), 256))
 
 
-def changed_input(canonical: DataFrame, party: DataFrame) -> DataFrame:
-    """The rows of ``canonical`` (with their input hash) that are not exactly the stored current record's input.
+def changed_input(canonical: DataFrame, current: DataFrame) -> DataFrame:
+    """The rows of ``canonical`` (with their input hash) that are not exactly the stored current version's input.
 
     Only a stored record with an update time counts: without one, a re-sent row takes its ingest time and is a
     new version. Keys are matched as given, so a row whose id standardization would still clean is kept.
     """
-    stored = party.where(F.col("source_updated_at").isNotNull()).select(*KEY, INPUT_HASH)
+    stored = current.where(F.col("source_updated_at").isNotNull()).select(*KEY, INPUT_HASH)
     return canonical.join(stored, [*KEY, INPUT_HASH], "left_anti")
 
 
