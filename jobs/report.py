@@ -17,8 +17,7 @@ from pathlib import Path
 from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
 from customer_mdm.config.matching import load_matching
 from customer_mdm.errors import ConfigError, MdmError
-from customer_mdm.ops.report import gather, lake_session, write_report
-from customer_mdm.storage import open_store
+from customer_mdm.ops.report import gather, open_lake, write_report
 
 EXAMPLES = (
     ("python jobs/report.py", "report on the default lake, written to lake/_reports/report.html"),
@@ -40,14 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(exc, EXIT_USAGE)
     out = args.out or config.lake_root / "_reports" / "report.html"
-    spark, started = lake_session(config.spark)
+    lake = open_lake(config)
     try:
-        path = write_report(gather(open_store(spark, config), matching), out)
+        path = write_report(gather(lake.store, matching), out)
     except (MdmError, OSError) as exc:
         return fail(exc, EXIT_FAILED)
     finally:
-        if started:
-            spark.stop()
+        lake.close()
     print(path)
     return EXIT_OK
 

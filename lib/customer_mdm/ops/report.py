@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_mdm.config import SparkSettings
+from customer_mdm.config import PipelineConfig
 from customer_mdm.config.matching import MatchingConfig, Thresholds
 from customer_mdm.gold.scoring import FellegiSunterModel
 from customer_mdm.gold.tables import ENTITY_XREF, GOLDEN_RECORD, MATCH_PAIRS, REVIEW_QUEUE
@@ -37,7 +37,7 @@ from customer_mdm.hops.refine import PARTY
 from customer_mdm.ops.tables import DQ_METRICS, RUNS
 from customer_mdm.silver.quarantine import QUARANTINE
 from customer_mdm.spark import build_session
-from customer_mdm.storage import TableStore
+from customer_mdm.storage import TableStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -412,11 +412,22 @@ def write_report(report: Report, path: Path) -> Path:
     return path
 
 
-def lake_session(settings: SparkSettings) -> tuple[SparkSession, bool]:
-    """The active session if there is one (a notebook kernel, a test), else a new one; True when new.
+@dataclass(frozen=True)
+class OpenLake:
+    """A lake opened for reading by a job or a notebook, on the active session when there is one."""
 
-    Callers stop the session only when they started it.
-    """
+    config: PipelineConfig
+    spark: SparkSession
+    store: TableStore
+    started: bool  # this lake built the session, so close() stops it
+
+    def close(self) -> None:
+        """Stops Spark only if this lake started it: a notebook kernel or a test keeps its session."""
+        if self.started:
+            self.spark.stop()
+
+
+def open_lake(config: PipelineConfig) -> OpenLake:
     active = SparkSession.getActiveSession()
-    return (active, False) if active is not None else (build_session(settings), True)
-
+    spark = active if active is not None else build_session(config.spark)
+    return OpenLake(config, spark, open_store(spark, config), started=active is None)
