@@ -7,7 +7,7 @@ is skipped when Spark replays it. The app id comes from the configuration,
 not Spark's query id, so it survives restarts and a change of Kafka client.
 
 Each query runs on its own stream thread; ``run_queries`` supervises any
-number of them (later hops add theirs next to ingest, which never waits on
+number of them next to the hop loops of ``catch_up`` (ingest never waits on
 them), records per-batch metrics to ``ops.stream_progress`` and stops them
 gracefully: the micro-batch in flight finishes, the next one never starts.
 """
@@ -27,45 +27,19 @@ from typing import Any, Literal, Protocol
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
-from pyspark.sql.types import (BooleanType, DoubleType, LongType, StringType, StructField, StructType,
-                               TimestampType)
 
 from customer_mdm.bronze import kafka as bronze_kafka
 from customer_mdm.bronze.audit import PARTITION_COLUMNS
 from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.errors import MdmError
 from customer_mdm.ops.faults import kill_point
+from customer_mdm.ops.tables import STREAM_PROGRESS, STREAM_PROGRESS_SCHEMA
 from customer_mdm.sources.kafka import read_kafka_stream
 from customer_mdm.storage import AppTxn, TableStore
 
 log = logging.getLogger(__name__)
 
 Trigger = float | Literal["available-now"]
-
-STREAM_PROGRESS = "ops.stream_progress"
-STREAM_PROGRESS_SCHEMA = StructType([
-    StructField("query", StringType()),
-    StructField("source", StringType()),
-    StructField("run_id", StringType()),
-    StructField("batch_id", LongType()),
-    StructField("input_rows", LongType()),
-    StructField("bronze_rows", LongType()),
-    StructField("skipped", BooleanType()),
-    StructField("input_rows_per_second", DoubleType()),
-    StructField("processed_rows_per_second", DoubleType()),
-    StructField("batch_duration_ms", LongType()),
-    StructField("start_offsets", StringType()),
-    StructField("end_offsets", StringType()),
-    StructField("latest_offsets", StringType()),
-    StructField("consumer_lag", StringType()),
-    StructField("total_lag", LongType()),
-    StructField("min_kafka_timestamp", TimestampType()),
-    StructField("max_kafka_timestamp", TimestampType()),
-    StructField("bronze_version", LongType()),
-    StructField("committed_at", TimestampType()),
-    StructField("recorded_at", TimestampType()),
-])
-
 
 class StopRequested(MdmError):
     """Raised into a micro-batch that would start after a graceful stop began; nothing of it is written."""
@@ -137,8 +111,8 @@ class BronzeBatchWriter:
             kill_point("stream_ingest:after_bronze_commit")
             stats: Mapping[str, Any] = {} if result.skipped else seen.get
             outcome = BatchOutcome(rows=result.rows, version=result.version, skipped=result.skipped,
-                                   min_kafka_timestamp=_utc(stats.get("min_ts")),
-                                   max_kafka_timestamp=_utc(stats.get("max_ts")),
+                                   min_kafka_timestamp=as_utc(stats.get("min_ts")),
+                                   max_kafka_timestamp=as_utc(stats.get("max_ts")),
                                    committed_at=dt.datetime.now(dt.timezone.utc))
             with self._lock:
                 self._outcomes[batch_id] = outcome
@@ -177,14 +151,16 @@ def ingest_app_id(source: SourceConfig) -> str:
     return f"stream:{source.name}"
 
 
-class SupervisedQuery(Protocol):
-    """What ``run_queries`` needs of a query; the silver and gold hops bring theirs next to ``IngestQuery``."""
+class Supervised(Protocol):
+    """What ``run_queries`` needs of a worker: an ingest query here, a hop loop in ``catch_up``."""
 
     @property
     def name(self) -> str: ...
 
-    @property
-    def query(self) -> StreamingQuery: ...
+    def is_active(self) -> bool: ...
+
+    def failure(self) -> BaseException | None:
+        """Why the worker ended, when it ended by failing (only ingest does: hops retry)."""
 
     def stop_gracefully(self) -> None: ...
 
@@ -204,6 +180,12 @@ class IngestQuery:
     @property
     def name(self) -> str:
         return self.writer.query_name
+
+    def is_active(self) -> bool:
+        return bool(self.query.isActive)
+
+    def failure(self) -> BaseException | None:
+        return self.query.exception()
 
     def stop_gracefully(self, *, timeout: float = 60.0) -> None:
         """Lets the batch in flight reach bronze and Spark's commit log, then stops; no batch starts after."""
@@ -240,7 +222,8 @@ def _progress_row(ingest: IngestQuery, progress: Mapping[str, Any], outcome: Bat
     lag = {topic: {p: max(0, latest[topic][p] - o) for p, o in parts.items() if p in latest.get(topic, {})}
            for topic, parts in end.items()}
     return {
-        "query": ingest.name, "source": ingest.source.name, "run_id": ingest.writer.run_id,
+        "query": ingest.name, "hop": "ingest", "source": ingest.source.name, "run_id": ingest.writer.run_id,
+        "status": "OK",
         "batch_id": int(progress["batchId"]), "input_rows": int(progress["numInputRows"]),
         "bronze_rows": outcome.rows, "skipped": outcome.skipped,
         "input_rows_per_second": float(progress["inputRowsPerSecond"] or 0.0),
@@ -251,8 +234,14 @@ def _progress_row(ingest: IngestQuery, progress: Mapping[str, Any], outcome: Bat
         "total_lag": sum(v for parts in lag.values() for v in parts.values()) if latest else None,
         "min_kafka_timestamp": outcome.min_kafka_timestamp, "max_kafka_timestamp": outcome.max_kafka_timestamp,
         "bronze_version": outcome.version, "committed_at": outcome.committed_at,
+        "latency_seconds": seconds_since(outcome.min_kafka_timestamp, outcome.committed_at),
         "recorded_at": dt.datetime.now(dt.timezone.utc),
     }
+
+
+def seconds_since(oldest: dt.datetime | None, committed_at: dt.datetime) -> float | None:
+    """End-to-end latency of a batch: from its oldest Kafka timestamp to the commit that made it visible."""
+    return None if oldest is None else (committed_at - oldest).total_seconds()
 
 
 def _offsets(text: str | None) -> dict[str, dict[str, int]]:
@@ -260,7 +249,7 @@ def _offsets(text: str | None) -> dict[str, dict[str, int]]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     """Spark hands back naive datetimes in the session time zone, which build_session sets to UTC."""
     return None if value is None else value.replace(tzinfo=dt.timezone.utc)
 
@@ -287,18 +276,18 @@ def start_ingest(spark: SparkSession, store: TableStore, config: PipelineConfig,
     return IngestQuery(source=source, query=query, writer=writer, store=store)
 
 
-def run_queries(queries: Sequence[SupervisedQuery], *, stop: threading.Event, progress_every: float = 10.0,
+def run_queries(queries: Sequence[Supervised], *, stop: threading.Event, progress_every: float = 10.0,
                 poll_seconds: float = 0.5) -> None:
-    """Runs until ``stop`` is set, every query has finished (available-now) or one fails.
+    """Runs until ``stop`` is set, every worker has finished (available-now ingest) or one fails.
 
     A failure stops the others gracefully and is raised; progress rows are
     flushed every ``progress_every`` seconds and once more at the end.
     """
     last_recorded = time.monotonic()
-    failed: SupervisedQuery | None = None
+    failed: Supervised | None = None
     while not stop.is_set():
-        failed = next((q for q in queries if not q.query.isActive and q.query.exception() is not None), None)
-        if failed is not None or not any(q.query.isActive for q in queries):
+        failed = next((q for q in queries if not q.is_active() and q.failure() is not None), None)
+        if failed is not None or not any(q.is_active() for q in queries):
             break
         if time.monotonic() - last_recorded >= progress_every:
             for q in queries:
@@ -310,4 +299,4 @@ def run_queries(queries: Sequence[SupervisedQuery], *, stop: threading.Event, pr
     for q in queries:
         q.record_progress()
     if failed is not None and not stop.is_set():
-        raise MdmError(f"{failed.name} failed: {failed.query.exception()}")
+        raise MdmError(f"{failed.name} failed: {failed.failure()}")

@@ -1,8 +1,8 @@
 """Schemas of the operational tables under ops.*; each job ensures the ones it writes."""
 from __future__ import annotations
 
-from pyspark.sql.types import (BinaryType, DoubleType, IntegerType, LongType, MapType, StringType, StructField,
-                               StructType, TimestampType)
+from pyspark.sql.types import (BinaryType, BooleanType, DoubleType, IntegerType, LongType, MapType, StringType,
+                               StructField, StructType, TimestampType)
 
 RUNS = "ops.runs"
 FILE_MANIFEST = "ops.file_manifest"
@@ -77,4 +77,42 @@ ERASURE_SUPPRESSION_SCHEMA = StructType([
     StructField("requested_at", TimestampType()),
     StructField("run_id", StringType()),
     StructField("reason", StringType()),
+])
+
+STREAM_PROGRESS = "ops.stream_progress"
+
+# One row per ingest micro-batch (hop "ingest": Spark's progress, Kafka offsets and lag, bronze_rows and
+# bronze_version written) and per silver/gold hop run that did work or failed (hop "silver" / "gold": input
+# versions (from_version, to_version], lag_versions still behind afterwards, output_rows, output_version).
+# latency_seconds: committed_at minus the oldest Kafka timestamp of the rows the batch or increment carried.
+STREAM_PROGRESS_SCHEMA = StructType([
+    StructField("query", StringType()),
+    StructField("hop", StringType()),
+    StructField("source", StringType()),
+    StructField("run_id", StringType()),
+    StructField("status", StringType()),
+    StructField("error", StringType()),
+    StructField("batch_id", LongType()),
+    StructField("input_rows", LongType()),
+    StructField("bronze_rows", LongType()),
+    StructField("output_rows", LongType()),
+    StructField("skipped", BooleanType()),
+    StructField("input_rows_per_second", DoubleType()),
+    StructField("processed_rows_per_second", DoubleType()),
+    StructField("batch_duration_ms", LongType()),
+    StructField("start_offsets", StringType()),
+    StructField("end_offsets", StringType()),
+    StructField("latest_offsets", StringType()),
+    StructField("consumer_lag", StringType()),
+    StructField("total_lag", LongType()),
+    StructField("from_version", LongType()),
+    StructField("to_version", LongType()),
+    StructField("lag_versions", LongType()),
+    StructField("min_kafka_timestamp", TimestampType()),
+    StructField("max_kafka_timestamp", TimestampType()),
+    StructField("bronze_version", LongType()),
+    StructField("output_version", LongType()),
+    StructField("committed_at", TimestampType()),
+    StructField("latency_seconds", DoubleType()),
+    StructField("recorded_at", TimestampType()),
 ])
