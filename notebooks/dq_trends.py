@@ -24,7 +24,8 @@ if not store.exists(DQ_METRICS):
 rates = dq_pass_rates(store.read(DQ_METRICS))
 runs = list(dict.fromkeys(rates["run_id"]))
 print(f"== pass rate per rule, {len(runs)} run(s) ==")
-print(rates.pivot_table(index="rule", columns="run_id", values="pass_rate")[runs].to_string(float_format="{:.4f}".format))
+wide = rates.pivot_table(index="rule", columns="run_id", values="pass_rate")[runs]
+print(wide.to_string(float_format="{:.4f}".format))
 
 # %% The latest run's rules, worst first
 latest = rates[rates["run_id"] == runs[-1]].sort_values(["pass_rate", "rule"])

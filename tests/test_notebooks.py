@@ -53,8 +53,8 @@ def test_entity_lineage_of_a_chosen_entity(sample_lake, monkeypatch: pytest.Monk
     assert chosen["source_record_id"] in out
 
 
-def test_review_queue_lists_the_open_items_with_explanations(sample_lake, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_review_queue_lists_the_open_items_with_explanations(  # type: ignore[no-untyped-def]
+        sample_lake, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     open_items = sample_lake.store.read(REVIEW_QUEUE).where("status = 'open'").collect()
     assert open_items, "the sample lake should have something to review"
     out = run_notebook("review_queue.py", sample_lake, monkeypatch, capsys, MDM_REVIEW_LIMIT="100")
@@ -67,8 +67,8 @@ def test_review_queue_lists_the_open_items_with_explanations(sample_lake, monkey
     assert f"{first['name']}={first['level']}" in out
 
 
-def test_dq_trends_prints_every_rule_of_the_run(sample_lake, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_dq_trends_prints_every_rule_of_the_run(  # type: ignore[no-untyped-def]
+        sample_lake, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     out = run_notebook("dq_trends.py", sample_lake, monkeypatch, capsys)
     assert out.splitlines()[0] == "== pass rate per rule, 1 run(s) =="
     assert "== run run-sample: rows checked and failed per rule ==" in out

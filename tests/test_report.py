@@ -101,8 +101,8 @@ def test_probability_thresholds_become_match_weights() -> None:
     assert probability_to_weight(1.0) == math.inf
 
 
-def test_sample_report_has_every_section_with_the_lakes_numbers(sample_lake, sample_report: Report,  # type: ignore[no-untyped-def]
-                                                                report_file: Path) -> None:
+def test_sample_report_has_every_section_with_the_lakes_numbers(  # type: ignore[no-untyped-def]
+        sample_lake, sample_report: Report, report_file: Path) -> None:
     store = sample_lake.store
     text = report_file.read_text(encoding="utf-8")
     page = _page(text)
