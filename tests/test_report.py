@@ -18,10 +18,9 @@ from pyspark.sql import SparkSession
 from customer_mdm.config import PipelineConfig
 from customer_mdm.config.matching import MatchingConfig, load_matching
 from customer_mdm.gold.tables import ENTITY_XREF, GOLDEN_RECORD, REVIEW_QUEUE
-from customer_mdm.hops.ingest_stream import STREAM_PROGRESS_SCHEMA
 from customer_mdm.ops.report import (Report, dq_pass_rates, gather, probability_to_weight, quarantine_reasons,
                                      render_html, stream_latency)
-from customer_mdm.ops.tables import DQ_METRICS_SCHEMA
+from customer_mdm.ops.tables import DQ_METRICS_SCHEMA, STREAM_PROGRESS_SCHEMA
 from customer_mdm.silver.quarantine import QUARANTINE_SCHEMA
 from customer_mdm.storage import open_store
 
@@ -185,16 +184,18 @@ def test_pass_rates_quarantine_reasons_and_stream_latency_from_rows(spark: Spark
 
     batch = {f.name: None for f in STREAM_PROGRESS_SCHEMA.fields}
     progress = spark.createDataFrame([
-        {**batch, "source": "crm_events", "batch_id": 1, "input_rows": 5, "total_lag": 0,
-         "min_kafka_timestamp": T0 + dt.timedelta(seconds=10), "committed_at": T0 + dt.timedelta(seconds=12.5)},
-        {**batch, "source": "crm_events", "batch_id": 0, "input_rows": 20, "total_lag": 7,
-         "min_kafka_timestamp": T0, "committed_at": T0 + dt.timedelta(seconds=4)},
-        {**batch, "source": "crm_events", "batch_id": 2, "input_rows": 0, "committed_at": None},
+        {**batch, "source": "crm_events", "hop": "ingest", "input_rows": 5, "total_lag": 0, "latency_seconds": 2.5,
+         "committed_at": T0 + dt.timedelta(seconds=12)},
+        {**batch, "source": "crm_events", "hop": "ingest", "input_rows": 20, "total_lag": 7, "latency_seconds": 4.0,
+         "committed_at": T0 + dt.timedelta(seconds=4)},
+        {**batch, "source": "crm_events", "hop": "silver", "output_rows": 25, "lag_versions": 1,
+         "latency_seconds": 9.0, "committed_at": T0 + dt.timedelta(seconds=13)},
+        {**batch, "source": "crm_events", "hop": "gold", "status": "failed", "committed_at": None},
     ], STREAM_PROGRESS_SCHEMA)
     pd.testing.assert_frame_equal(stream_latency(progress), pd.DataFrame({
-        "source": ["crm_events", "crm_events"], "batch_id": [0, 1],
-        "committed_at": [T0 + dt.timedelta(seconds=4), T0 + dt.timedelta(seconds=12.5)], "input_rows": [20, 5],
-        "latency_seconds": [4.0, 2.5], "lag_records": [7, 0]}), check_dtype=False)
+        "series": ["crm_events/ingest", "crm_events/ingest", "crm_events/silver"],
+        "committed_at": [T0 + dt.timedelta(seconds=s) for s in (4, 12, 13)], "rows": [20, 5, 25],
+        "latency_seconds": [4.0, 2.5, 9.0], "lag": [7, 0, 1]}), check_dtype=False)
 
 
 def test_job_writes_the_report_and_prints_its_path(sample_lake, tmp_path: Path,  # type: ignore[no-untyped-def]

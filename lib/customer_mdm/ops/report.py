@@ -32,9 +32,8 @@ from customer_mdm.config.matching import MatchingConfig, Thresholds
 from customer_mdm.gold.scoring import FellegiSunterModel
 from customer_mdm.gold.tables import ENTITY_XREF, GOLDEN_RECORD, MATCH_PAIRS, REVIEW_QUEUE
 from customer_mdm.gold.training import load_model
-from customer_mdm.hops.ingest_stream import STREAM_PROGRESS
 from customer_mdm.hops.refine import PARTY
-from customer_mdm.ops.tables import DQ_METRICS, RUNS
+from customer_mdm.ops.tables import DQ_METRICS, RUNS, STREAM_PROGRESS
 from customer_mdm.silver.quarantine import QUARANTINE
 from customer_mdm.spark import build_session
 from customer_mdm.storage import TableStore, open_store
@@ -139,11 +138,14 @@ def golden_completeness(golden_record: DataFrame) -> pd.DataFrame:
 
 
 def stream_latency(stream_progress: DataFrame) -> pd.DataFrame:
-    """Per non-empty micro-batch: seconds from its oldest event to the bronze commit, and the consumer lag."""
-    latency = (F.unix_micros("committed_at") - F.unix_micros("min_kafka_timestamp")) / 1e6
+    """Per committed micro-batch or hop run (series ``source/hop``): its latency and what was still behind.
+
+    Lag is Kafka records for the ingest hop and input table versions for the silver and gold hops.
+    """
     return _small(stream_progress.where(F.col("committed_at").isNotNull()).select(
-        "source", "batch_id", "committed_at", "input_rows", latency.alias("latency_seconds"),
-        F.col("total_lag").alias("lag_records")).orderBy("source", "committed_at"))
+        F.concat_ws("/", "source", "hop").alias("series"), "committed_at",
+        F.coalesce("input_rows", "output_rows").alias("rows"), "latency_seconds",
+        F.coalesce("total_lag", "lag_versions").alias("lag")).orderBy("series", "committed_at"))
 
 
 # --- figures: built on Figure directly (no pyplot state), rendered by Agg -----------------------------------
@@ -201,11 +203,11 @@ def weight_figure(histogram: pd.DataFrame, *, bin_width: float, thresholds: Thre
 def stream_figure(latency: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(_FIGSIZE[0], _FIGSIZE[1] * 1.6), layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True)
-    for source, rows in latency.groupby("source", sort=True):
-        top.plot(rows["committed_at"], rows["latency_seconds"], marker=".", label=str(source))
-        bottom.plot(rows["committed_at"], rows["lag_records"], marker=".", label=str(source))
+    for series, rows in latency.groupby("series", sort=True):
+        top.plot(rows["committed_at"], rows["latency_seconds"], marker=".", label=str(series))
+        bottom.plot(rows["committed_at"], rows["lag"], marker=".", label=str(series))
     top.set_ylabel("latency (s)")
-    bottom.set_ylabel("consumer lag (records)")
+    bottom.set_ylabel("lag (records / versions)")
     bottom.set_xlabel("bronze commit time (UTC)")
     top.legend(fontsize=7)
     figure.autofmt_xdate()
@@ -319,10 +321,11 @@ def _stream_section(store: TableStore) -> Section:
     latency = stream_latency(store.read(STREAM_PROGRESS))
     if latency.empty:
         return _with(section, note=f"{STREAM_PROGRESS} records no committed micro-batch yet.")
-    summary = latency.groupby("source", as_index=False).agg(
-        batches=("batch_id", "count"), rows=("input_rows", "sum"), median_latency_s=("latency_seconds", "median"),
-        max_latency_s=("latency_seconds", "max"), last_lag_records=("lag_records", "last"))
-    return _with(section, note="Latency: oldest event of a micro-batch to its bronze commit.", table=summary,
+    summary = latency.groupby("series", as_index=False).agg(
+        commits=("committed_at", "count"), rows=("rows", "sum"), median_latency_s=("latency_seconds", "median"),
+        max_latency_s=("latency_seconds", "max"), last_lag=("lag", "last"))
+    return _with(section, note="Per source/hop. Latency: oldest Kafka event carried to the commit. Lag: Kafka "
+                               "records (ingest) or input versions (silver, gold) still behind.", table=summary,
                  figure=stream_figure(latency))
 
 
