@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
 SAMPLE_RECORDS ?= 5000
 
-.PHONY: venv demo test typecheck bench clean-lake
+.PHONY: venv demo test chromium typecheck bench clean-lake
 
 venv: $(STAMP)
 
@@ -22,10 +22,20 @@ demo: venv
 	$(PY) jobs/generate_sample.py --out data/landing --records $(SAMPLE_RECORDS) --seed 42
 	$(PY) jobs/batch_job.py
 
-## test: the whole suite (unit + integration, real Spark, real Delta)
-test: venv
+## test: the whole suite (unit + integration, real Spark, real Delta, a real Kafka broker, headless Chromium)
+test: venv chromium
 	$(PY) -m mypy
 	$(PY) -m pytest tests
+
+## chromium: Debian's headless browser for the report test (installed when missing and apt-get can run;
+## otherwise that one test is skipped and says why)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the report test ..."; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+				|| echo "chromium could not be installed: the report's browser test will be skipped"; \
+		else echo "chromium not installed (needs root and apt-get): the report's browser test will be skipped"; fi; }
 
 typecheck: venv
 	$(PY) -m mypy
