@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"  silver <- {refined.source:<10} bronze versions ({refined.from_version}, {refined.to_version}]: "
               f"{c.read} rows = {c.upserted} upserted + {c.unchanged} unchanged + {c.superseded} superseded + "
-              f"{c.quarantined} quarantined + {c.dead_lettered} dead-lettered")
+              f"{c.quarantined} quarantined + {c.dead_lettered} dead-lettered + {c.suppressed} suppressed (erased)")
     gold = summary.resolve
     if gold.skipped:
         print(f"  gold   <- silver      nothing new in silver (at version {gold.to_version})")

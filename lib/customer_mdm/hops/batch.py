@@ -63,7 +63,8 @@ def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, ru
             refines.append(refined)
             c = refined.counts
             run.add(silver_read=c.read, silver_upserted=c.upserted, silver_unchanged=c.unchanged,
-                    silver_superseded=c.superseded, quarantined=c.quarantined, dead_lettered=c.dead_lettered)
+                    silver_superseded=c.superseded, silver_suppressed=c.suppressed, quarantined=c.quarantined,
+                    dead_lettered=c.dead_lettered)
         kill_point("batch:after_silver")
         gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch", scope=resolve_scope)
         run.add(gold_changed_records=gold.changed_records, gold_pairs_scored=gold.pairs_scored,
