@@ -37,26 +37,18 @@ from customer_mdm.storage import open_store
 log = logging.getLogger("stream_job")
 
 
+def parse_seconds(text: str, *, alternative: str = "") -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0{alternative}, got {text!r}")
+    return seconds
+
+
 def parse_trigger(text: str) -> Trigger:
-    if text == "available-now":
-        return "available-now"
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0 or 'available-now', got {text!r}")
-    return seconds
-
-
-def parse_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return seconds
+    return "available-now" if text == "available-now" else parse_seconds(text, alternative=" or 'available-now'")
 
 
 EXAMPLES = (
