@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from customer_mdm.config import load_config
 from customer_mdm.hops.ingest_files import IngestReport, ingest_source
 from customer_mdm.storage import open_store
+from project_conf import write_weighted_matching
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ["id", "name", "email", "updated"]
@@ -27,6 +28,7 @@ def write_conf(root: Path) -> Path:
     conf = root / "conf"
     (conf / "sources").mkdir(parents=True)
     (conf / "pipeline.yaml").write_text("lake_root: lake\nspark: {shuffle_partitions: 2}\n")
+    write_weighted_matching(conf)
     mapping = "{source_record_id: id, full_name: name, email: email, source_updated_at: updated}"
     for name, fmt, ext in [("crm", "csv", "csv"), ("shop", "json", "jsonl"), ("billing", "parquet", "parquet")]:
         options = '{header: "true", escape: "\\""}' if fmt == "csv" else "{}"

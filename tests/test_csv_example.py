@@ -14,6 +14,7 @@ from customer_mdm.gold.identity import entity_id_for
 from customer_mdm.hops.batch import file_sources, run_batch
 from customer_mdm.ops.runs import Run
 from customer_mdm.storage import open_store
+from project_conf import write_weighted_matching
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,8 +55,7 @@ def test_a_users_csv_resolves_with_one_source_file(spark: SparkSession, tmp_path
     (conf / "sources").mkdir(parents=True)
     for name in ("pipeline.yaml", "quality.yaml"):
         shutil.copy(REPO / "conf" / name, conf / name)
-    matching = (REPO / "conf" / "matching.yaml").read_text().replace("model: fellegi_sunter", "model: weighted", 1)
-    (conf / "matching.yaml").write_text(matching)
+    write_weighted_matching(conf)
     (conf / "sources" / "members.yaml").write_text(MEMBERS_YAML)
     landing = tmp_path / "data" / "landing" / "members"
     landing.mkdir(parents=True)
