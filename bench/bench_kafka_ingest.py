@@ -4,8 +4,9 @@
 
 A throw-away project gets the embedded broker on a free port, a 4-partition
 topic and generated CRM extracts. jobs/stream_job.py (trigger 0, kafka-python
-client, its own process and JVM) ingests while jobs/produce_events.py (its
-own process) replays the records as JSON events padded to 500 bytes:
+client, --hops none so ingest runs alone, its own process and JVM) ingests
+while jobs/produce_events.py (its own process) replays the records as JSON
+events padded to 500 bytes:
 
 1. throughput: --rate events/s for --duration seconds. Figures: events/s the
    producer reached; events/s into bronze (the phase's events over the time
@@ -48,7 +49,7 @@ from kafka.admin import NewTopic
 
 from customer_mdm.config import load_config
 from customer_mdm.embedded_kafka import start_broker, stop_broker
-from customer_mdm.hops.ingest_stream import STREAM_PROGRESS
+from customer_mdm.ops.tables import STREAM_PROGRESS
 from customer_mdm.samples.generator import generate
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
@@ -169,7 +170,7 @@ def main() -> int:
             job_log = project / "stream_job.log"
             with job_log.open("wb") as out:
                 job = subprocess.Popen([sys.executable, str(REPO / "jobs" / "stream_job.py"), "--conf", str(conf),
-                                        "--lake", str(config.lake_root), "--trigger", "0"],
+                                        "--lake", str(config.lake_root), "--trigger", "0", "--hops", "none"],
                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             warm_up = _produce(conf, rate=0, seconds=0)
             _wait_ingested(job_log, warm_up["events"])
@@ -199,8 +200,9 @@ def main() -> int:
             store = open_store(spark, config)
             bronze = store.read("bronze.crm_events")
             rows, distinct = bronze.count(), bronze.select("_kafka_partition", "_kafka_offset").distinct().count()
+            ingest = store.read(STREAM_PROGRESS).where("hop = 'ingest'")
             batches = sorted(({**r.asDict(), "committed_at": r.committed_at.replace(tzinfo=dt.timezone.utc)}
-                              for r in store.read(STREAM_PROGRESS).collect()), key=lambda b: b["batch_id"])
+                              for r in ingest.collect()), key=lambda b: b["batch_id"])
             events = [(r[0], r[1], r[2]) for r in bronze.where(bronze._kafka_timestamp >= latency_from)
                       .select("_kafka_partition", "_kafka_offset", "_kafka_timestamp").collect()]
         finally:

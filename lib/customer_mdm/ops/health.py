@@ -16,9 +16,8 @@ from pyspark.sql import functions as F
 
 from customer_mdm.config import PipelineConfig
 from customer_mdm.config.operations import SlaConfig
-from customer_mdm.hops.ingest_stream import STREAM_PROGRESS
 from customer_mdm.hops.refine import watermark
-from customer_mdm.ops.tables import DQ_METRICS
+from customer_mdm.ops.tables import DQ_METRICS, STREAM_PROGRESS
 from customer_mdm.storage import TableStore
 
 Status = Literal["OK", "WARN", "BREACH"]
