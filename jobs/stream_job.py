@@ -22,19 +22,23 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
+from customer_mdm.cli import (EXIT_BREACH, EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, job_sla,
+                              parse)
 from customer_mdm.config.kafka import resolve_secret
 from customer_mdm.config.resolve import load_resolve_settings
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.hops.catch_up import CatchUp, HopLoop, HopSchedule, hop_loops
 from customer_mdm.hops.ingest_stream import IngestQuery, Trigger, kafka_sources, run_queries, start_ingest
 from customer_mdm.hops.match import load_model
+from customer_mdm.ops.health import end_of_run_checks, exit_code
 from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.sources.kafka import wait_for_broker
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
 
 log = logging.getLogger("stream_job")
+#: The checks that judge ingest alone; with --hops none silver's pass rate and lag are another job's business.
+INGEST_CHECKS = ("freshness_hours.", "latency_seconds.")
 
 
 def parse_seconds(text: str, *, alternative: str = "") -> float:
@@ -62,8 +66,10 @@ EXAMPLES = (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = job_parser(__doc__ or "", examples=EXAMPLES,
+    parser = job_parser(__doc__ or "", examples=EXAMPLES, operations=True,
                         exit_codes={EXIT_OK: "stopped (signal) or drained (available-now)",
+                                    EXIT_BREACH: "stopped or drained, but an SLA check of operations.yaml is in "
+                                                 "BREACH (see the sla lines and ops.runs)",
                                     EXIT_USAGE: "bad flags or configuration (nothing written)",
                                     EXIT_FAILED: "an ingest query failed, or a hop failed under available-now "
                                                  "(see the error line and ops.runs)"})
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in config.kafka.options.items():
             resolve_secret(name, value)
         resolve = load_resolve_settings(config) if schedule.hops == "all" else None
+        sla = job_sla(args, config)
     except (ConfigError, MdmError, KeyError, LookupError) as exc:
         return fail(exc, EXIT_USAGE)
     stop = threading.Event()
@@ -144,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
             return fail(exc, EXIT_FAILED)
         _count(run, queries, catch_up)
-        run.finish("SUCCEEDED")
+        checks = end_of_run_checks(store, config, sla, run, sources=[s.name for s in sources],
+                                   only=INGEST_CHECKS if schedule.hops == "none" else ())
+        run.finish("BREACH" if exit_code(checks) else "SUCCEEDED")
     finally:
         spark.stop()
     for q in queries:
@@ -160,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{totals.get('gold_entities_created', 0)} new entities, {totals.get('gold_records_written', 0)} "
               f"golden records written")
     print(f"run {run.run_id}: stopped (lake: {config.lake_root}, checkpoint: {checkpoint})")
-    return EXIT_OK
+    for check in checks:
+        print(f"  sla {check.line()}")
+    return EXIT_BREACH if exit_code(checks) else EXIT_OK
 
 
 def _catch_up_once(loops: list[HopLoop], *, stop: threading.Event) -> None:

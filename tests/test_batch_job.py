@@ -35,6 +35,8 @@ def project(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "models", root / "models")
     for name in ("crm_events.yaml",):  # Kafka sources are not part of a batch run
         (root / "conf" / "sources" / name).unlink()
+    (root / "conf" / "operations.yaml").write_text(
+        "sla:\n  freshness_hours: {crm: 26, ecommerce: 26, billing: 26}\n  max_hop_lag_versions: 0\n")
     generate(root / "data" / "landing", records=300, seed=7, extracts=2, malformed=2)
     return root
 
@@ -67,6 +69,11 @@ def test_batch_job_lands_every_layer_and_crashes_between_silver_or_gold_commits_
     assert quarantine.where("rule = 'malformed_row'").count() == 2  # the generator's malformed CSV lines
 
     assert "gold   <- silver" in reference.stdout
+    # the run ends with the SLA checks of operations.yaml over its sources
+    sla = [line.split() for line in reference.stdout.splitlines() if line.strip().startswith("sla ")]
+    assert [words[1:3] for words in sla] == [["OK", f"{check}.{source}"] for check in ("freshness_hours",
+                                            "hop_lag_versions") for source in ("billing", "crm", "ecommerce")]
+    assert [words[3:] for words in sla[3:]] == [["0", "<=0"]] * 3
     assert table(spark, project, "lake_ref", "gold.golden_record").count() > 100
 
     for point in ("refine:between_party_and_history", "resolve:between_xref_and_golden"):

@@ -4,16 +4,19 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from customer_mdm.config import PipelineConfig
+from customer_mdm.config import PipelineConfig, load_config
 from customer_mdm.config.operations import load_operations
+from customer_mdm.config.resolve import load_resolve_settings
+from customer_mdm.hops.batch import file_sources, run_batch
 from customer_mdm.ops.health import evaluate_sla, exit_code, judge
-from customer_mdm.hops.batch import file_sources
-from customer_mdm.storage import TableStore
+from customer_mdm.ops.runs import Run
+from customer_mdm.storage import TableStore, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 PII_COLUMNS = ("full_name", "first_name", "middle_name", "last_name", "email", "phone")
@@ -60,6 +63,26 @@ def test_a_stale_source_and_a_never_ingested_one_breach_and_exit_1(built, tmp_pa
     assert results[2].line() == "BREACH freshness_hours.crm_events n/a <=1 (bronze.crm_events does not exist: " \
                                 "never ingested)"
     assert exit_code(results) == 1
+
+
+def test_a_run_ends_with_the_checks_of_its_sources_and_a_breach_becomes_its_status(sample_lake, spark, tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(sample_lake.root, root)
+    config = load_config(root / "conf", lake=root / "lake")
+    store = open_store(spark, config)
+    checks = sla(tmp_path, config, "sla:\n  freshness_hours: {crm: 0.000001, billing: 1, crm_events: 1}\n"
+                                   "  max_hop_lag_versions: 0\n")
+    summary = run_batch(spark, store, config, Run(store, "run-sla", "test", "batch", {}),
+                        sources=file_sources(config, ["crm", "billing"]), resolve=load_resolve_settings(config),
+                        sla=checks)
+    # crm_events and ecommerce were not part of the run: their checks are health's business, not this run's
+    assert [(c.status, c.check) for c in summary.sla] == [
+        ("OK", "freshness_hours.billing"), ("BREACH", "freshness_hours.crm"),
+        ("OK", "hop_lag_versions.billing"), ("OK", "hop_lag_versions.crm")]
+    assert summary.status == "BREACH"
+    ended = store.read("ops.runs").where("run_id = 'run-sla' AND ended_at IS NOT NULL").collect()
+    assert [(r.status, r.counts["sla_ok"], r.counts["sla_warn"], r.counts["sla_breach"]) for r in ended] == \
+        [("BREACH", 3, 0, 1)]
 
 
 def test_warn_starts_at_the_warn_fraction_of_a_threshold():

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from customer_mdm.config import PipelineConfig, load_config
-from customer_mdm.config.operations import OperationsConfig, load_operations
+from customer_mdm.config.operations import OperationsConfig, SlaConfig, load_operations
 from customer_mdm.logs import configure_logging
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: Jobs that end with the SLA checks of operations.yaml: the run finished and committed, but a check is in BREACH.
+EXIT_BREACH = 3
 #: The meaning of each exit code, the same for every job (a job may word 0 and 1 for what it does).
 EXIT_CODES: Mapping[int, str] = {
     EXIT_OK: "success",
@@ -84,6 +86,13 @@ def job_operations(args: argparse.Namespace) -> tuple[PipelineConfig, Operations
     config = job_config(args)
     return config, load_operations(args.operations or config.conf_dir / "operations.yaml",
                                    known_sources=[s.name for s in config.sources])
+
+
+def job_sla(args: argparse.Namespace, config: PipelineConfig) -> SlaConfig | None:
+    """The SLA checks a run ends with: from --operations, else <conf>/operations.yaml if there is one."""
+    if args.operations is None and not (config.conf_dir / "operations.yaml").exists():
+        return None
+    return job_operations(args)[1].sla
 
 
 def fail(exc: BaseException, code: int) -> int:

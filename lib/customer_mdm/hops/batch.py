@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from customer_mdm.config import PipelineConfig, SourceConfig
+from customer_mdm.config.operations import SlaConfig
 from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.errors import MdmError
 from customer_mdm.hops.ingest_files import IngestReport, ingest_source
-from customer_mdm.hops.refine import RefineReport, refine_source
+from customer_mdm.hops.refine import RefineCounts, RefineReport, refine_source
 from customer_mdm.hops.resolve import ResolveReport, Scope, run_resolve
 from customer_mdm.ops.faults import kill_point
-from customer_mdm.ops.runs import Run
+from customer_mdm.ops.health import CheckResult, end_of_run_checks, exit_code
+from customer_mdm.ops.runs import Run, RunStatus
 from customer_mdm.storage import TableStore
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class BatchSummary:
     ingests: tuple[IngestReport, ...]
     refines: tuple[RefineReport, ...]
     resolve: ResolveReport
+    sla: tuple[CheckResult, ...] = ()
 
 
 def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[SourceConfig]:
@@ -43,9 +46,25 @@ def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[Sour
     return chosen
 
 
+def silver_counts(c: RefineCounts) -> dict[str, int]:
+    """What a hop-1 increment adds to the run log, the same in batch and stream runs."""
+    return {"silver_read": c.read, "silver_upserted": c.upserted, "silver_unchanged": c.unchanged,
+            "silver_superseded": c.superseded, "silver_suppressed": c.suppressed, "quarantined": c.quarantined,
+            "dead_lettered": c.dead_lettered, "dq_warnings": c.warned}
+
+
+def gold_counts(r: ResolveReport) -> dict[str, int]:
+    """What a hop-2 increment adds to the run log, the same in batch and stream runs."""
+    return {"gold_changed_records": r.changed_records, "gold_pairs_scored": r.pairs_scored,
+            "gold_entities_created": r.entities_created, "gold_merges": r.merges, "gold_splits": r.splits,
+            "gold_review_items": r.review_items, "gold_records_moved": r.records_moved,
+            "gold_records_written": r.golden_written}
+
+
 def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, run: Run, *,
               sources: Sequence[SourceConfig], resolve: ResolveSettings,
-              resolve_scope: Scope = "incremental") -> BatchSummary:
+              resolve_scope: Scope = "incremental", sla: SlaConfig | None = None) -> BatchSummary:
+    """With ``sla`` the run ends with those checks over its sources; a BREACH is the run's status."""
     run.start()
     ingests: list[IngestReport] = []
     refines: list[RefineReport] = []
@@ -61,18 +80,14 @@ def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, ru
             refined = refine_source(store, source, rules=config.quality_rules, run_id=run.run_id, mode="batch",
                                     report_dir=config.lake_root / "_reports" / run.run_id / source.name)
             refines.append(refined)
-            c = refined.counts
-            run.add(silver_read=c.read, silver_upserted=c.upserted, silver_unchanged=c.unchanged,
-                    silver_superseded=c.superseded, silver_suppressed=c.suppressed, quarantined=c.quarantined,
-                    dead_lettered=c.dead_lettered)
+            run.add(**silver_counts(refined.counts))
         kill_point("batch:after_silver")
         gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch", scope=resolve_scope)
-        run.add(gold_changed_records=gold.changed_records, gold_pairs_scored=gold.pairs_scored,
-                gold_entities_created=gold.entities_created, gold_merges=gold.merges, gold_splits=gold.splits,
-                gold_review_items=gold.review_items, gold_records_moved=gold.records_moved,
-                gold_records_written=gold.golden_written)
+        run.add(**gold_counts(gold))
+        checks = tuple(end_of_run_checks(store, config, sla, run, sources=[s.name for s in sources]))
     except Exception as exc:
         run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise
-    run.finish("SUCCEEDED")
-    return BatchSummary(run.run_id, "SUCCEEDED", tuple(ingests), tuple(refines), gold)
+    status: RunStatus = "BREACH" if exit_code(checks) else "SUCCEEDED"
+    run.finish(status)
+    return BatchSummary(run.run_id, status, tuple(ingests), tuple(refines), gold, checks)

@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.gold.tables import GOLDEN_HISTORY, RESOLVE_LOG
+from customer_mdm.hops.batch import gold_counts, silver_counts
 from customer_mdm.hops.ingest_stream import as_utc, seconds_since
 from customer_mdm.hops.refine import PARTY, refine_source
 from customer_mdm.hops.resolve import completed_increment, run_resolve
@@ -143,8 +144,7 @@ class CatchUp:
             if report.counts.upserted and self.resolve is not None:
                 self.kafka_times.note(party_version, kafka)
             c = report.counts
-            self._add(silver_read=c.read, silver_upserted=c.upserted, silver_unchanged=c.unchanged,
-                      silver_superseded=c.superseded, quarantined=c.quarantined, dead_lettered=c.dead_lettered)
+            self._add(**silver_counts(c))
             rows.append(hop_row("silver", source=source.name, run_id=self.run_id, started=started,
                                 committed_at=committed_at, from_version=report.from_version,
                                 to_version=report.to_version,
@@ -170,9 +170,7 @@ class CatchUp:
         if report.skipped:
             return []
         committed_at = _now()
-        self._add(gold_changed_records=report.changed_records, gold_pairs_scored=report.pairs_scored,
-                  gold_entities_created=report.entities_created, gold_merges=report.merges,
-                  gold_splits=report.splits, gold_records_written=report.golden_written)
+        self._add(**gold_counts(report))
         return [hop_row("gold", source=None, run_id=self.run_id, started=started, committed_at=committed_at,
                         batch_id=report.increment, from_version=report.from_version, to_version=report.to_version,
                         lag_versions=self.store.version(PARTY) - report.to_version,

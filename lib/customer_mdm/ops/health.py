@@ -7,7 +7,8 @@ of its allowance, or could not be measured (a check never passes unseen).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,9 +18,11 @@ from pyspark.sql import functions as F
 from customer_mdm.config import PipelineConfig
 from customer_mdm.config.operations import SlaConfig
 from customer_mdm.hops.refine import watermark
+from customer_mdm.ops.runs import Run
 from customer_mdm.ops.tables import DQ_METRICS, STREAM_PROGRESS
 from customer_mdm.storage import TableStore
 
+log = logging.getLogger(__name__)
 Status = Literal["OK", "WARN", "BREACH"]
 Direction = Literal["max", "min"]
 #: Commits that rewrite or clean files without new data; freshness looks past them.
@@ -79,24 +82,28 @@ def latest_latency(progress: DataFrame) -> DataFrame:
 
 
 def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
-                 now: dt.datetime | None = None) -> list[CheckResult]:
-    """Every configured check, in a fixed order: freshness, pass rate, hop lag, latency; sources by name."""
+                 now: dt.datetime | None = None, sources: Collection[str] | None = None) -> list[CheckResult]:
+    """Every configured check, in a fixed order: freshness, pass rate, hop lag, latency; sources by name.
+
+    ``sources`` narrows the checks to those sources: a run judges what it ran, health the whole lake.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
     warn = sla.warn_fraction
+    chosen = set(sources) if sources is not None else {s.name for s in config.sources}
     results = [_freshness(store, name, hours, now=now, warn_fraction=warn)
-               for name, hours in sorted(sla.freshness_hours.items())]
-    sources = sorted(config.sources, key=lambda s: s.name)
+               for name, hours in sorted(sla.freshness_hours.items()) if name in chosen]
+    sources_checked = sorted((s for s in config.sources if s.name in chosen), key=lambda s: s.name)
     if sla.min_pass_rate is not None:
         rates = {r["source_system"]: r for r in worst_pass_rates(store.read(DQ_METRICS)).collect()} \
             if store.exists(DQ_METRICS) else {}
-        for s in sources:
+        for s in sources_checked:
             row = rates.get(s.name)
             results.append(judge(f"pass_rate.{s.name}", None if row is None else float(row["pass_rate"]),
                                  threshold=sla.min_pass_rate, direction="min", warn_fraction=warn,
                                  note="no data-quality metrics yet" if row is None
                                  else f"rule {row['rule']}, run {row['run_id']}"))
     if sla.max_hop_lag_versions is not None:
-        for s in sources:
+        for s in sources_checked:
             bronze = store.version(s.bronze_table)
             lag = None if bronze < 0 else bronze - max(watermark(store, s), 0)
             results.append(judge(f"hop_lag_versions.{s.name}", lag, threshold=sla.max_hop_lag_versions,
@@ -105,13 +112,27 @@ def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
     if sla.max_latency_seconds is not None:
         latencies = {r["source"]: r for r in latest_latency(store.read(STREAM_PROGRESS)).collect()} \
             if store.exists(STREAM_PROGRESS) else {}
-        for s in (s for s in sources if s.format == "kafka"):
+        for s in (s for s in sources_checked if s.format == "kafka"):
             row = latencies.get(s.name)
             results.append(judge(f"latency_seconds.{s.name}", None if row is None else row["latency_seconds"],
                                  threshold=sla.max_latency_seconds, direction="max", warn_fraction=warn,
                                  note="no micro-batch recorded in ops.stream_progress" if row is None
                                  else f"batch {row['batch_id']}"))
     return results
+
+
+def end_of_run_checks(store: TableStore, config: PipelineConfig, sla: SlaConfig | None, run: Run, *,
+                      sources: Collection[str], only: tuple[str, ...] = ()) -> list[CheckResult]:
+    """The checks a run ends with: over the sources it touched (``only``: checks whose name starts so),
+    one log line each, counted in the run log."""
+    if sla is None:
+        return []
+    checks = [c for c in evaluate_sla(store, config, sla, sources=sources) if not only or c.check.startswith(only)]
+    for check in checks:
+        (log.info if check.status == "OK" else log.warning)("sla %s", check.line())
+    run.add(sla_ok=sum(c.status == "OK" for c in checks), sla_warn=sum(c.status == "WARN" for c in checks),
+            sla_breach=sum(c.status == "BREACH" for c in checks))
+    return checks
 
 
 def _freshness(store: TableStore, source: str, hours: float, *, now: dt.datetime,
