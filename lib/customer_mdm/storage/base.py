@@ -147,6 +147,14 @@ class TableStore(ABC):
     @abstractmethod
     def txn_version(self, table: str, app_id: str) -> int | None: ...
 
+    @abstractmethod
+    def truncate(self, table: str, *, txn: AppTxn | None = None) -> CommitResult:
+        """Empties the table by one overwrite commit carrying ``txn`` (skipped when it was committed before).
+
+        The schema, table properties and every application transaction stay; older versions stay readable by
+        time travel until vacuum. Only ``--rebuild-silver`` uses it (silver.party and silver.party_history).
+        """
+
     def merge(self, table: str, source: DataFrame | pa.Table, predicate: str, *, source_alias: str = "s",
               target_alias: str = "t", txn: AppTxn | None = None) -> Merge:
         arrow = source if isinstance(source, pa.Table) else source.toArrow()

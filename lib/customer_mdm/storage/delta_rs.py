@@ -217,6 +217,21 @@ class DeltaRsStore(TableStore):
         return CommitResult(table, None if entry is None else int(entry["version"]), data.num_rows,
                             0 if entry is None else int(entry.get("operationMetrics", {}).get("num_added_files", 0)))
 
+    def truncate(self, table: str, *, txn: AppTxn | None = None) -> CommitResult:
+        dt = self._open(table)
+        if self._already(table, txn):
+            log.info("truncate of %s skipped: transaction %s already committed", table, txn)
+            return CommitResult(table, None, 0, 0, skipped=True)
+        schema = self._arrow_schema(dt)
+        write_id = str(uuid.uuid4())
+        write_deltalake(self.path(table), schema.empty_table(), mode="overwrite",
+                        partition_by=list(dt.metadata().partition_columns) or None,
+                        commit_properties=_txn_properties(txn, write_id))
+        entry = self._find_commit(table, write_id)
+        version = None if entry is None else int(entry["version"])
+        log.info("truncated %s (version %s); version %d stays readable by time travel", table, version, dt.version())
+        return CommitResult(table, version, 0, 0)
+
     def execute_merge(self, merge: Merge) -> MergeResult:
         if self._already(merge.table, merge.txn):
             log.info("merge into %s skipped: transaction %s already committed", merge.table, merge.txn)
