@@ -10,6 +10,10 @@ was committed and applies the rest. silver.party_history is written last and
 its transaction is the watermark: party is derived from history, history is
 only ever read in its pre-increment state, so a crash between the two
 recomputes the same result.
+
+``refine_range`` is the core every mode shares: the normal hop gives it
+(watermark, latest]; a replay from bronze (hops/replay.py) gives it a chosen
+range, a row filter, its own transaction and ``replay=True``.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import datetime as dt
 import logging
 import time
 from pathlib import Path
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,6 +52,14 @@ log = logging.getLogger(__name__)
 PARTY = "silver.party"
 HISTORY = "silver.party_history"
 Mode = Literal["batch", "stream"]
+#: Narrows a bronze increment (a replay's selection); gets and returns bronze rows with ``_bronze_version``.
+RowFilter = Callable[[DataFrame], DataFrame]
+#: A bronze row's identity in silver: history versions, quarantine rows and the errors-only selection use it.
+ROW_ORIGIN: tuple[str, ...] = ("_source_ref", BRONZE_VERSION)
+#: A quarantine row is stored once per bronze row, rule and column.
+QUARANTINE_ORIGIN: tuple[str, ...] = (*ROW_ORIGIN, "rule", "column")
+#: A dead letter is stored once per Kafka event.
+DEAD_LETTER_ORIGIN: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,6 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
     With ``report_dir`` the increment's validation report (JSON checklist, error CSV) is written there,
     also when a ``fail`` rule stops the batch.
     """
-    started = time.monotonic()
     ensure_silver_tables(store)
     if not store.exists(source.bronze_table):
         return RefineReport(source.name, -1, -1, skipped=True)
@@ -117,20 +128,40 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
     target = store.version(source.bronze_table) if up_to_version is None else up_to_version
     if target <= after:
         return RefineReport(source.name, after, target, skipped=True)
-    txn = hop_txn(source, target)
+    return refine_range(store, source, after=after, target=target, txn=hop_txn(source, target), rules=rules,
+                        run_id=run_id, mode=mode, report_dir=report_dir)
+
+
+def refine_range(store: TableStore, source: SourceConfig, *, after: int, target: int, txn: AppTxn,
+                 rules: Sequence[QualityRule], run_id: str, mode: Mode, report_dir: Path | None = None,
+                 row_filter: RowFilter | None = None, replay: bool = False) -> RefineReport:
+    """The hop's core: applies the bronze rows of versions (after, target] (narrowed by ``row_filter``) to silver.
+
+    Every commit carries ``txn``. The normal hop passes (watermark, latest] and ``refine:<source>``; a replay
+    (``replay=True``, see hops/replay.py) passes its own range and transaction and then also drops the rows
+    whose origin (``_source_ref``, ``_bronze_version``) already has a version in silver.party_history
+    (counted unchanged) and does not append quarantine rows or dead letters already stored for the same origin,
+    so re-applying bronze rows can never make a second version, quarantine row or dead letter of one row.
+    """
+    started = time.monotonic()
+    ensure_silver_tables(store)
     recorded_at = dt.datetime.now(dt.timezone.utc)
     increment = store.read_added(source.bronze_table, after_version=after, up_to_version=target,
-                                 version_column=BRONZE_VERSION).cache()
+                                 version_column=BRONZE_VERSION)
+    if row_filter is not None:
+        increment = row_filter(increment)
+    increment = increment.cache()
     try:
         report = _apply(store, source, increment, rules=rules, run_id=run_id, mode=mode, txn=txn,
-                        recorded_at=recorded_at, after=after, report_dir=report_dir)
+                        recorded_at=recorded_at, after=after, report_dir=report_dir, replay=replay)
     finally:
         increment.unpersist()
     report = RefineReport(report.source, after, target, report.counts, report.breached_rules,
                           time.monotonic() - started, report.metrics)
     c = report.counts
-    log.info("silver %s: bronze versions (%d, %d]: read %d = upserted %d + unchanged %d + superseded %d + "
-             "quarantined %d + dead-lettered %d + suppressed %d (warnings %d)%s, %.1fs", source.name, after, target,
+    log.info("silver %s%s: bronze versions (%d, %d]: read %d = upserted %d + unchanged %d + superseded %d + "
+             "quarantined %d + dead-lettered %d + suppressed %d (warnings %d)%s, %.1fs", source.name,
+             f" (replay, {txn.app_id})" if replay else "", after, target,
              c.read, c.upserted, c.unchanged, c.superseded, c.quarantined, c.dead_lettered, c.suppressed, c.warned,
              f", BREACH of {list(report.breached_rules)}" if report.breached_rules else "", report.seconds)
     return report
@@ -138,12 +169,13 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
 
 def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
            rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn, recorded_at: dt.datetime,
-           after: int, report_dir: Path | None) -> RefineReport:
+           after: int, report_dir: Path | None, replay: bool = False) -> RefineReport:
     kept = drop_suppressed(increment, store.read(ERASURE_SUPPRESSION), source=source) \
         if store.exists(ERASURE_SUPPRESSION) else increment
     parsed = kafka_rows(kept, source) if source.format == "kafka" else file_rows(kept)
+    rows = _without_stored_origins(store, source, parsed.rows) if replay else parsed.rows
     options = StandardizeOptions.for_source(source)
-    canonical = with_input_hash(to_canonical(parsed.rows, source), standardization=repr(options))
+    canonical = with_input_hash(to_canonical(rows, source), standardization=repr(options))
     # compared with history, never party: history is read in its pre-increment state even after a crash
     # between the two commits, so a re-run recomputes exactly what the crashed run would have written
     current = store.read(HISTORY).where(F.col("is_current"))
@@ -151,7 +183,8 @@ def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
     try:
         return _apply_standardized(store, source, increment, parsed.malformed, standardized, rules=rules,
                                    run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after,
-                                   report_dir=report_dir, suppressed=increment.count() - kept.count())
+                                   report_dir=report_dir, suppressed=increment.count() - kept.count(),
+                                   replay=replay)
     finally:
         standardized.unpersist()
 
@@ -159,7 +192,7 @@ def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
 def _apply_standardized(store: TableStore, source: SourceConfig, increment: DataFrame, malformed: DataFrame,
                         standardized: DataFrame, *, rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn,
                         recorded_at: dt.datetime, after: int, report_dir: Path | None,
-                        suppressed: int) -> RefineReport:
+                        suppressed: int, replay: bool = False) -> RefineReport:
     started = time.monotonic()
     quality = evaluate(standardized, rules, run_id=run_id, reference_tables={})
     metrics = quality.metrics.collect()
@@ -183,7 +216,8 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
     party_changes = party_rows(history_changes)
 
     read = increment.count()
-    quarantined_records = pc.count_distinct(quarantine.column("_source_ref")).as_py()
+    # distinct bronze rows: a file landed again under the same name repeats its _source_refs in a later version
+    quarantined_records = quarantine.group_by(list(ROW_ORIGIN)).aggregate([]).num_rows
     dead_count = dead.num_rows if dead is not None else 0
     new_versions = new_version_count(history_changes)
     valid_rows = read - quarantined_records - dead_count - suppressed
@@ -193,6 +227,8 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
                           warned=sum(int(r["rows_failed"]) for r in metrics if r["action"] == "warn"))
     if not counts.balanced or counts.unchanged < 0 or counts.superseded < 0:
         raise MdmError(f"source {source.name}: row conservation broken before writing {counts}; nothing written")
+    if replay:
+        quarantine, dead = _not_stored_yet(store, source, quarantine, dead, after=after, target=txn.version)
 
     store.append_rows(QUARANTINE, quarantine, txn=txn)
     if dead is not None:
@@ -215,6 +251,46 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
         store.append_rows(HISTORY, [], txn=txn)
     return RefineReport(source.name, after, txn.version, counts,
                         tuple(failing) if mode == "stream" else (), metrics=tuple(r.asDict() for r in metrics))
+
+
+def _without_stored_origins(store: TableStore, source: SourceConfig, rows: DataFrame) -> DataFrame:
+    """Replay: the parsed rows whose bronze row has no version in silver.party_history yet."""
+    stored = store.read(HISTORY).where(F.col("source_system") == source.name).select(*ROW_ORIGIN).distinct()
+    return rows.join(stored, list(ROW_ORIGIN), "left_anti")
+
+
+def _origin_keys(table: pa.Table, columns: Sequence[str]) -> pa.Array:
+    """One string per row joining ``columns`` (nulls as their own value), to compare origins on the driver."""
+    parts = [pc.cast(table.column(c), pa.string()) for c in columns]
+    return pc.binary_join_element_wise(*parts, "\u001f", null_handling="replace", null_replacement="\u0000")
+
+
+def _drop_stored(rows: pa.Table, stored: pa.Table, columns: Sequence[str]) -> pa.Table:
+    if not rows.num_rows or not stored.num_rows:
+        return rows
+    known = pc.is_in(_origin_keys(rows, columns), value_set=pc.unique(_origin_keys(stored, columns)))
+    return rows.filter(pc.invert(known))
+
+
+def _not_stored_yet(store: TableStore, source: SourceConfig, quarantine: pa.Table, dead: pa.Table | None, *,
+                    after: int, target: int) -> tuple[pa.Table, pa.Table | None]:
+    """Replay: quarantine rows and dead letters minus those already stored for the same origin (and rule)."""
+    stored_q = store.read(QUARANTINE).where((F.col("source_system") == source.name)
+                                            & F.col(BRONZE_VERSION).between(after + 1, target)) \
+        .select(*QUARANTINE_ORIGIN).toArrow()
+    fresh_q = _drop_stored(quarantine, stored_q, QUARANTINE_ORIGIN)
+    fresh_d = dead
+    if dead is not None:
+        stored_d = store.read(DEAD_LETTER).where((F.col("source_system") == source.name)
+                                                 & F.col("bronze_version").between(after + 1, target)) \
+            .select(*DEAD_LETTER_ORIGIN).toArrow()
+        fresh_d = _drop_stored(dead, stored_d, DEAD_LETTER_ORIGIN)
+    known_q = quarantine.num_rows - fresh_q.num_rows
+    known_d = 0 if dead is None or fresh_d is None else dead.num_rows - fresh_d.num_rows
+    if known_q or known_d:
+        log.info("silver %s (replay): %d quarantine row(s) and %d dead letter(s) already stored for the same "
+                 "bronze row: not appended again", source.name, known_q, known_d)
+    return fresh_q, fresh_d
 
 
 def _quarantine_frame(source: SourceConfig, malformed: DataFrame, failed: DataFrame, *, run_id: str,
