@@ -17,7 +17,7 @@ from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_operati
 from customer_mdm.config.resolve import load_resolve_settings
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.ops.erasure import erase, parse_record, plan_erasure
-from customer_mdm.ops.runs import new_run_id
+from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
 
@@ -58,11 +58,22 @@ def main(argv: list[str] | None = None) -> int:
             plan = plan_erasure(store, config, entity_id=args.entity, record=record)
         except MdmError as exc:
             return fail(exc, EXIT_USAGE)
+        # the run log names how the person was chosen, never who: ids of erased records must not outlive them
+        run = Run(store, new_run_id("erase"), "erase", "erase",
+                  {"by": "entity" if args.entity else "source_record", "reason": args.reason})
+        if not args.dry_run:
+            run.start()
         try:
             report = erase(spark, store, config, plan, resolve=resolve, maintenance=operations.maintenance,
-                           run_id=new_run_id("erase"), reason=args.reason, dry_run=args.dry_run)
+                           run_id=run.run_id, reason=args.reason, dry_run=args.dry_run)
         except MdmError as exc:
+            if not args.dry_run:
+                run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
             return fail(exc, EXIT_FAILED)
+        if not args.dry_run:
+            run.add(records=len(plan.records), entities=len(plan.entities), rows_deleted=sum(report.deleted.values()),
+                    files_vacuumed=sum(report.vacuumed.values()))
+            run.finish("SUCCEEDED")
     finally:
         spark.stop()
     print(f"erasure {report.run_id}{' (dry run: nothing changed)' if report.dry_run else ''}: "

@@ -13,6 +13,7 @@ import sys
 from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_operations, job_parser, parse
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.ops.maintenance import maintain
+from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
 
@@ -44,13 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(config.spark)
     try:
         store = open_store(spark, config)
+        # recorded once maintenance ran: a mistake in operations.yaml stops before any write, and a dry run
+        # writes nothing, not even a run log row
+        run = Run(store, new_run_id("maintain"), "maintain", "maintenance", {"table": args.table})
         try:
             results = maintain(store, operations.maintenance, file=str(operations.file), tables=args.table,
                                dry_run=args.dry_run)
         except ConfigError as exc:
             return fail(exc, EXIT_USAGE)
         except MdmError as exc:
+            if not args.dry_run:
+                run.start().finish("FAILED", error=f"{type(exc).__name__}: {exc}")
             return fail(exc, EXIT_FAILED)
+        if not args.dry_run:
+            run.start()
+            run.add(tables=len(results), files_before=sum(r.files_before for r in results),
+                    files_after=sum(r.files_after for r in results),
+                    files_vacuumed=sum(len(r.vacuumed) for r in results))
+            run.finish("SUCCEEDED")
     finally:
         spark.stop()
     for r in results:

@@ -1,6 +1,8 @@
 """Maintenance on a small real lake: compaction keeps the rows, vacuum keeps what the retention promises."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from customer_mdm.errors import ConfigError
 from customer_mdm.ops.maintenance import lake_tables, maintain
 from customer_mdm.storage import open_store
 
+REPO = Path(__file__).resolve().parents[1]
 SCHEMA = StructType([StructField("id", LongType()), StructField("city", StringType())])
 SOURCES = ["crm", "ecommerce"]
 
@@ -104,3 +107,23 @@ def test_z_order_on_a_missing_column_fails_before_any_table_is_touched(spark, st
         f"{config.file}: maintenance.tables.silver.people.z_order: expected columns of silver.people: "
         "['city', 'id'] (got 'postcode')"]
     assert {t: store.version(t) for t in versions} == versions
+
+
+def test_the_job_records_a_run_and_a_dry_run_writes_nothing(spark, store, config, tmp_path):
+    file = tmp_path / "operations.yaml"
+    file.write_text("maintenance:\n  tables:\n    bronze.*: {compact: false}\n", encoding="utf-8")
+
+    def job(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(REPO / "jobs" / "maintain.py"), "--conf", str(REPO / "conf"),
+                               "--lake", str(config.lake_root), "--operations", str(file), "--quiet", *flags],
+                              capture_output=True, text=True, timeout=600)
+
+    dry = job("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert not store.exists("ops.runs") and store.version("silver.people") == 3
+    done = job()
+    assert done.returncode == 0, done.stderr
+    [run] = store.read("ops.runs").where("status != 'RUNNING'").collect()
+    assert (run.job, run.mode, run.status) == ("maintain", "maintenance", "SUCCEEDED")
+    assert {k: run.counts[k] for k in ("tables", "files_before", "files_after", "files_vacuumed")} == \
+        {"tables": 2, "files_before": 5, "files_after": 3, "files_vacuumed": 0}
