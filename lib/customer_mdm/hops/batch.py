@@ -20,6 +20,7 @@ from customer_mdm.hops.resolve import ResolveReport, Scope, run_resolve
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.health import CheckResult, end_of_run_checks, exit_code
 from customer_mdm.ops.runs import Run, RunStatus
+from customer_mdm.progress import stage_progress
 from customer_mdm.storage import TableStore
 
 log = logging.getLogger(__name__)
@@ -70,19 +71,22 @@ def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, ru
     refines: list[RefineReport] = []
     try:
         for source in sources:
-            report = ingest_source(spark, store, config, source, run_id=run.run_id)
+            with stage_progress(spark, f"bronze {source.name}"):
+                report = ingest_source(spark, store, config, source, run_id=run.run_id)
             ingests.append(report)
             run.add(rows_read=report.rows, rows_written=report.rows, rows_malformed=report.malformed_rows,
                     files_ingested=report.count("ingested"), files_skipped=report.count("skipped"),
                     files_rejected=report.count("rejected"))
         kill_point("batch:after_bronze")
         for source in sources:
-            refined = refine_source(store, source, rules=config.quality_rules, run_id=run.run_id, mode="batch",
-                                    report_dir=config.lake_root / "_reports" / run.run_id / source.name)
+            with stage_progress(spark, f"silver {source.name}"):
+                refined = refine_source(store, source, rules=config.quality_rules, run_id=run.run_id, mode="batch",
+                                        report_dir=config.lake_root / "_reports" / run.run_id / source.name)
             refines.append(refined)
             run.add(**silver_counts(refined.counts))
         kill_point("batch:after_silver")
-        gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch", scope=resolve_scope)
+        with stage_progress(spark, "gold"):
+            gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch", scope=resolve_scope)
         run.add(**gold_counts(gold))
         checks = tuple(end_of_run_checks(store, config, sla, run, sources=[s.name for s in sources]))
     except Exception as exc:
