@@ -235,3 +235,29 @@ def test_silver_and_gold_catch_up_behind_ingest_and_a_failing_gold_hop_never_hol
         (-1, store.version("silver.party"), 0, 5, len(entities))
     # the events came in during the first run: their Kafka times reach gold through its recorded silver runs
     assert gold.latency_seconds >= (gold.committed_at - gold.max_kafka_timestamp).total_seconds() > 0
+
+
+def test_poison_events_become_dead_letters_with_their_bytes_and_the_stream_goes_on(
+        spark: SparkSession, kafka_broker: EmbeddedBroker, new_topic: NewTopic, produce: Produce,
+        tmp_path: Path) -> None:
+    topic = new_topic(partitions=1)
+    conf, lake = _job_conf(tmp_path, kafka_broker.bootstrap_servers, topic), tmp_path / "lake"
+    huge = b"<html>" + b"x" * 500_000  # half a megabyte of something that is not JSON
+    poison = {b"C02": (None, "null value"), b"C03": (b"\xff\xfe\x00name", "value is not valid UTF-8"),
+              b"C04": (b'{"customer_id": "C04", "first_name": ', "value is not valid JSON"),
+              b"C05": (b'["C05", "Ada"]', "JSON value is not an object"), b"C06": (huge, "value is not valid JSON")}
+    ada, grace = _event("C01", "ada", "2024-01-01 10:00:00"), _event("C07", "grace", "2024-01-01 10:00:00")
+    sent = produce(topic, [ada, *[(key, value) for key, (value, _) in poison.items()],
+                           (None, grace[1]),  # no key: the record id comes from the payload
+                           _event("C08", "alan", "2024-01-01 10:00:00")])
+
+    done = _run_job(conf, lake, "--trigger", "available-now", "--hops", "silver")
+
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"silver crm_events: bronze versions \(-1, 1\]: read 8 = upserted 3 \+ unchanged 0 \+ "
+                     r"superseded 0 \+ quarantined 0 \+ dead-lettered 5 ", done.stderr), done.stderr
+    store = _store(spark, conf, lake)
+    dead = {r.kafka_offset: (r.key, r.value, r.error) for r in store.read("ops.dead_letter").collect()}
+    assert dead == {m.offset: (key, value, error)
+                    for m, (key, (value, error)) in zip(sent[1:6], poison.items())}
+    assert sorted(r.source_record_id for r in store.read("silver.party").collect()) == ["C01", "C07", "C08"]
