@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pyspark.sql import functions as F
 
 from customer_mdm.config import load_config
 from customer_mdm.hops.ingest_files import IngestReport, ingest_source
+from customer_mdm.hops.refine import refine_source
 from customer_mdm.storage import open_store
 from project_conf import write_weighted_matching
 
@@ -169,3 +171,54 @@ def test_killed_between_bronze_commit_and_manifest_then_rerun_keeps_every_row_on
     assert reasons["crm"] is None and reasons["shop"] is None
     runs = store.read("ops.runs").select("status").collect()
     assert sorted(r.status for r in runs) == ["RUNNING", "RUNNING", "SUCCEEDED"]
+
+
+def test_bad_files_are_flagged_or_rejected_with_the_reason_and_the_run_goes_on(spark, project):
+    header = b"id,name,email,updated\n"
+    land_csv(project, "good.csv", header + b"1,Ann Lee,ann@x.com,2024-01-01\n")
+    land_csv(project, "header_only.csv", header)
+    land_csv(project, "truncated.csv", header + b'2,"Unterminated,u@x.com,2024-01-01\n3,Next,n@x.com,2024-01-02')
+    land_csv(project, "semicolons.csv", b"id;name;email;updated\n4;a;b;c\n")
+    land_csv(project, "latin1.csv", header + "5,José Müller,j@x.com,2024-01-01\n".encode("latin-1"))
+    land_csv(project, "big_field.csv", header + b"6," + b"N" * 10_000_000 + b",big@x.com,2024-01-01\n")
+    land_csv(project, "garbage.csv", bytes(range(256)) * 64)
+    (project / "landing" / "shop" / "garbage.jsonl").write_bytes(bytes(range(256)) * 64)
+    (project / "landing" / "billing" / "garbage.parquet").write_bytes(bytes(range(256)) * 64)
+    shutil.copy(REPO / "conf" / "quality.yaml", project / "conf" / "quality.yaml")
+
+    store, summary = run(spark, project, "run-1")
+
+    manifest = {Path(r.file_path).name: (r.status, r.rows, r.malformed_rows, r.reason)
+                for r in store.read("ops.file_manifest").collect()}
+    not_parquet = "not a readable Parquet file: Parquet magic bytes not found in footer. Either the file is " \
+                  "corrupted or this is not a parquet file."
+    crm_yaml = project / "conf" / "sources" / "crm.yaml"
+    assert manifest == {
+        "good.csv": ("ingested", 1, 0, None),
+        "header_only.csv": ("ingested", 0, 0, None),  # an empty extract: nothing to flag
+        "truncated.csv": ("ingested", 2, 1, None),
+        "latin1.csv": ("ingested", 1, 1, None),
+        "big_field.csv": ("ingested", 1, 0, None),
+        "semicolons.csv": ("rejected", 0, 0, f"columns do not match {crm_yaml}: missing columns ['id', 'name', "
+                           "'email', 'updated']; unexpected columns ['id;name;email;updated']"),
+        "garbage.csv": ("rejected", 0, 0, f"columns do not match {crm_yaml}: missing columns ['id', 'name', "
+                        "'email', 'updated']; unexpected columns ['\\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08']"),
+        "garbage.jsonl": ("ingested", 129, 129, None),
+        "garbage.parquet": ("rejected", 0, 0, not_parquet),
+    }
+    flagged = {(Path(r._source_file).name, r.id): r._malformed_reason
+               for r in store.read("bronze.crm").where(F.col("_malformed_reason").isNotNull()).collect()}
+    assert flagged == {("truncated.csv", "2"): "wrong number of fields or broken quoting",
+                       ("latin1.csv", "5"): "bytes not valid in UTF-8 (replaced by U+FFFD)"}
+    assert {r._malformed_reason for r in store.read("bronze.shop").collect()} == {"not a valid JSON object"}
+
+    # silver: malformed rows and the runaway field are quarantined with the reason, the rest lands
+    config = load_config(project / "conf")
+    refined = refine_source(store, config.source("crm"), rules=config.quality_rules, run_id="run-1", mode="batch")
+    assert (refined.counts.read, refined.counts.upserted, refined.counts.quarantined) == (5, 2, 3)
+    assert sorted(r.source_record_id for r in store.read("silver.party").collect()) == ["1", "3"]
+    quarantined = {(r.source_record_id, r.rule, r.value) for r in store.read("silver.quarantine").collect()}
+    assert quarantined == {(None, "malformed_row", '2,"Unterminated,u@x.com,2024-01-01'),
+                           (None, "malformed_row", '{"id":"5","name":"Jos\ufffd M\ufffdller","email":"j@x.com",'
+                                                   '"updated":"2024-01-01"}'),
+                           ("6", "fields_of_sane_length", "longest field: 10000000 characters")}
