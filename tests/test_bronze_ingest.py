@@ -222,3 +222,38 @@ def test_bad_files_are_flagged_or_rejected_with_the_reason_and_the_run_goes_on(s
                            (None, "malformed_row", '{"id":"5","name":"Jos\ufffd M\ufffdller","email":"j@x.com",'
                                                    '"updated":"2024-01-01"}'),
                            ("6", "fields_of_sane_length", "longest field: 10000000 characters")}
+
+
+def test_schema_drift_rejects_changed_file_layouts_and_names_json_keys_it_ignores(spark, project):
+    billing = project / "landing" / "billing"
+    pq.write_table(pa.table({"id": ["b1"], "name": ["x"], "email": ["e"], "updated": ["2024-01-01"],
+                             "phone": ["555"]}), billing / "new_column.parquet")
+    pq.write_table(pa.table({"id": ["b2"], "name": ["y"], "updated": ["2024-01-01"]}), billing / "missing.parquet")
+    pq.write_table(pa.table({"id": pa.array([3], pa.int64()), "name": ["z"], "email": pa.array([None], pa.string()),
+                             "updated": pa.array([1_700_000_000_000_000], pa.timestamp("us"))}),
+                   billing / "typed.parquet")
+    land_csv(project, "new_column.csv", b"id,name,email,updated,phone\n1,a,b,c,d\n")
+    land_csv(project, "missing.csv", b"id,name,updated\n1,a,c\n")
+    (project / "landing" / "shop" / "drift.jsonl").write_text(
+        '{"id": "s1", "name": "Bob", "email": "b@x.com", "updated": "2024-02-01", "phone": "1", "vip": true}\n'
+        '{"id": "s2", "name": "NoMail"}\n{"id": 3, "name": {"first": "N"}, "updated": 1700000000}\n')
+
+    store, _ = run(spark, project, "run-1")
+
+    manifest = {Path(r.file_path).name: (r.status, r.reason) for r in store.read("ops.file_manifest").collect()}
+    conf = project / "conf" / "sources"
+    assert manifest == {
+        "new_column.parquet": ("rejected", f"columns do not match {conf / 'billing.yaml'}: unexpected columns "
+                                           "['phone']"),
+        "missing.parquet": ("rejected", f"columns do not match {conf / 'billing.yaml'}: missing columns ['email']"),
+        "typed.parquet": ("ingested", None),
+        "new_column.csv": ("rejected", f"columns do not match {conf / 'crm.yaml'}: unexpected columns ['phone']"),
+        "missing.csv": ("rejected", f"columns do not match {conf / 'crm.yaml'}: missing columns ['email']"),
+        "drift.jsonl": ("ingested", "keys not in columns, ignored: ['phone', 'vip']"),
+    }
+    # a type change is no error: bronze keeps every value as text, hop 1 parses it
+    assert [tuple(r) for r in bronze_values(store, "bronze.billing").collect()] == \
+        [("3", "z", None, "2023-11-14 22:13:20", None, None)]
+    assert sorted(tuple(r) for r in bronze_values(store, "bronze.shop").collect()) == [
+        ("3", '{"first": "N"}', None, "1700000000", None, None), ("s1", "Bob", "b@x.com", "2024-02-01", None, None),
+        ("s2", "NoMail", None, None, None, None)]

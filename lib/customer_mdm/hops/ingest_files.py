@@ -22,7 +22,7 @@ from customer_mdm.bronze.files import MALFORMED_REASON, SOURCE_CHECKSUM, bronze_
 from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.tables import FILE_MANIFEST, FILE_MANIFEST_SCHEMA
-from customer_mdm.sources.files import FileCheck, LandedFile, check_file, discover, read_raw
+from customer_mdm.sources.files import FileCheck, LandedFile, check_file, discover, ignored_json_keys, read_raw
 from customer_mdm.storage import AppTxn, TableStore
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def ingest_source(spark: SparkSession, store: TableStore, config: PipelineConfig
     version = _append_readable(spark, store, source, readable, run_id=run_id)
     kill_point("ingest:after_bronze_commit")
     if version is not None:
-        outcomes += _ingested(spark, store, table, readable, version)
+        outcomes += _ingested(spark, store, source, readable, version)
     _write_manifest(store, source, outcomes, run_id=run_id)
     report = IngestReport(source.name, tuple(outcomes), version, time.monotonic() - started)
     log.info("bronze %s: %d files found, %d ingested (%d rows, %d malformed), %d skipped, %d rejected, "
@@ -127,10 +127,14 @@ def _counts_by_file(spark: SparkSession, store: TableStore, table: str, checksum
     return {r[SOURCE_CHECKSUM]: (int(r["rows"]), int(r["malformed"])) for r in counted}
 
 
-def _ingested(spark: SparkSession, store: TableStore, table: str, readable: Sequence[FileCheck],
+def _ingested(spark: SparkSession, store: TableStore, source: SourceConfig, readable: Sequence[FileCheck],
               version: int) -> list[FileOutcome]:
-    counts = _counts_by_file(spark, store, table, [c.file.checksum for c in readable], version=version)
-    return [FileOutcome(c.file, "ingested", None, *counts.get(c.file.checksum, (0, 0)), bronze_version=version)
+    counts = _counts_by_file(spark, store, source.bronze_table, [c.file.checksum for c in readable],
+                             version=version)
+    ignored = ignored_json_keys(spark, source, [c.file.path for c in readable])
+    return [FileOutcome(c.file, "ingested", f"keys not in columns, ignored: {ignored[c.file.path]}"
+                        if c.file.path in ignored else None, *counts.get(c.file.checksum, (0, 0)),
+                        bronze_version=version)
             for c in readable]
 
 

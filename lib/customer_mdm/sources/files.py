@@ -143,3 +143,18 @@ def read_raw(spark: SparkSession, source: SourceConfig, checks: Sequence[FileChe
     df = reader.csv(paths) if source.format == "csv" else reader.json(paths)
     return df.select(*[F.col(f"`{c}`") for c in source.columns], F.col(_CORRUPT).alias(RAW_RECORD),
                      _local_path(F.col("_metadata.file_path")).alias(SOURCE_FILE))
+
+
+def ignored_json_keys(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> dict[str, list[str]]:
+    """Per JSON lines file, the top-level keys of its objects that are not source columns.
+
+    The reader keeps only ``columns``; a key a producer added is named in the file's manifest row
+    instead of vanishing unseen.
+    """
+    if source.format != "json" or not paths:
+        return {}
+    keys = spark.read.text(list(paths)).select(_local_path(F.col("_metadata.file_path")).alias("file"),
+                                               F.explode(F.json_object_keys("value")).alias("key"))
+    unknown = keys.where(~F.col("key").isin(list(source.columns))).groupBy("file") \
+        .agg(F.sort_array(F.collect_set("key")).alias("keys")).collect()
+    return {r["file"]: list(r["keys"]) for r in unknown}
