@@ -290,7 +290,8 @@ def rebuild_silver(store: TableStore, sources: Sequence[SourceConfig], *, rules:
             continue
         target = watermark(store, source)
         txn = AppTxn(f"rebuild:{generation}:{source.name}", target)
-        if target < 0 or (store.txn_version(HISTORY, txn.app_id) or -1) >= target:
+        rebuilt = store.txn_version(HISTORY, txn.app_id)
+        if target < 0 or (rebuilt is not None and rebuilt >= target):
             log.info("rebuild %d: %s already rebuilt up to bronze version %d", generation, source.name, target)
             results.append(SourceReplay(source.name, catch_up, RefineReport(source.name, -1, target, skipped=True),
                                         "already rebuilt"))
