@@ -15,6 +15,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import MapType
 
 from customer_mdm.bronze import kafka as bronze_kafka
 from customer_mdm.bronze.audit import PARTITION_COLUMNS
@@ -145,7 +146,6 @@ def test_replaying_a_range_or_an_ingest_run_twice_changes_nothing(spark, store, 
         events = replay_source(store, EVENTS, ReplaySelection(), rules=checks, run_id=f"replay-events-{attempt}")
         c = events.replay.counts
         assert (c.read, c.upserted, c.unchanged, c.quarantined, c.dead_lettered) == (4, 0, 2, 1, 1)
-        assert_unchanged(store, before)
 
     second_run = replay_source(store, CRM, ReplaySelection(ingest_run_id="ingest-b"), rules=checks,
                                run_id="replay-run")
@@ -153,6 +153,7 @@ def test_replaying_a_range_or_an_ingest_run_twice_changes_nothing(spark, store, 
     window = replay_source(store, CRM, ReplaySelection(since=between, until=between + dt.timedelta(hours=1)),
                            rules=checks, run_id="replay-window")
     assert (window.replay.counts.read, window.replay.counts.unchanged) == (3, 3)
+    # silver is merged and quarantine / dead letters appended: whatever one of the five replays changed would show
     assert_unchanged(store, before)
     # replays never move the normal hop's watermark
     assert {s.name: watermark(store, s) for s in (CRM, EVENTS)} == marks
@@ -295,17 +296,23 @@ def test_the_batch_job_replays_by_flags_and_gold_keeps_its_ids(spark, sample_lak
     config = load_config(root / "conf", lake=root / "lake")
     store = open_store(spark, config)
     tables = (*SILVER[:3], "gold.entity_xref", "gold.golden_record")
-    before = {t: store.read(t).cache() for t in tables}
+
+    def comparable(name: str) -> DataFrame:  # maps as JSON: a row-order-free comparison sorts by every column
+        df = store.read(name)
+        return df.select([F.to_json(f.name).alias(f.name) if isinstance(f.dataType, MapType) else F.col(f.name)
+                          for f in df.schema.fields])
+    before = {t: comparable(t).cache() for t in tables}
     for df in before.values():
         df.count()
     done = subprocess.run([sys.executable, str(REPO / "jobs" / "batch_job.py"), "--conf", str(root / "conf"),
                            "--lake", str(root / "lake"), "--replay", "--source", "crm", "--run-id", "run-sample",
                            "--quiet"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert "(replay: sources crm; ingest run run-sample; lake:" in lines[0]
+    lines = done.stdout.splitlines()  # Spark's JVM may print its own warnings there too
+    assert any(line.startswith("run replay-") and ": SUCCEEDED  (replay: sources crm; ingest run run-sample; lake:"
+               in line for line in lines), done.stdout
     replayed = next(line for line in lines if line.startswith("  replay <- crm"))
     read = int(replayed.split(": ")[1].split(" rows")[0])
     assert read == store.read("bronze.crm").count() and " 0 upserted + " in replayed
     for name, df in before.items():
-        assert_df_equality(store.read(name), df, ignore_row_order=True, ignore_nullable=True)
+        assert_df_equality(comparable(name), df, ignore_row_order=True, ignore_nullable=True)
