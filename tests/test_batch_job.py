@@ -41,11 +41,20 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
+def _command(project: Path, lake: str) -> list[str]:
+    return [sys.executable, str(REPO / "jobs" / "batch_job.py"), "--conf", str(project / "conf"),
+            "--lake", str(project / lake)]
+
+
 def batch_job(project: Path, lake: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(REPO / "jobs" / "batch_job.py"), "--conf", str(project / "conf"),
-         "--lake", str(project / lake)],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=900, start_new_session=True)
+    return subprocess.run(_command(project, lake), env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=900, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def reference(project: Path) -> subprocess.CompletedProcess[str]:
+    """One uninterrupted run into lake_ref: what every other run on these files must end with."""
+    return batch_job(project, "lake_ref")
 
 
 def table(spark, project: Path, lake: str, name: str):
@@ -57,8 +66,8 @@ def table(spark, project: Path, lake: str, name: str):
 
 
 @pytest.mark.slow
-def test_batch_job_lands_every_layer_and_crashes_between_silver_or_gold_commits_change_nothing(spark, project):
-    reference = batch_job(project, "lake_ref")
+def test_batch_job_lands_every_layer_and_crashes_between_silver_or_gold_commits_change_nothing(spark, project,
+                                                                                               reference):
     assert reference.returncode == 0, reference.stderr[-3000:]
     assert "SUCCEEDED" in reference.stdout and "silver <- crm" in reference.stdout
     for path in ("bronze/crm", "bronze/ecommerce", "bronze/billing", "silver/party", "silver/party_history",
@@ -91,3 +100,23 @@ def test_batch_job_lands_every_layer_and_crashes_between_silver_or_gold_commits_
     assert again.returncode == 0, again.stderr[-3000:]
     assert "nothing new in bronze" in again.stdout and "nothing new in silver" in again.stdout
     assert {n: DeltaTable(str(project / "lake_ref" / n)).version() for n in versions} == versions
+
+
+@pytest.mark.slow
+def test_two_batch_jobs_started_at_once_on_one_lake_both_finish_and_nothing_is_doubled(spark, project, reference):
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    jobs = [subprocess.Popen(_command(project, "lake_twin"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True) for _ in range(2)]
+    outputs = [job.communicate(timeout=900) for job in jobs]
+
+    assert [job.returncode for job in jobs] == [0, 0], [err[-3000:] for _, err in outputs]
+    assert any("waiting for lake lock" in err for _, err in outputs)  # one waited for the other, then went on
+    for name in ("bronze.crm", "bronze.ecommerce", "bronze.billing", "silver.party", "silver.party_history",
+                 "silver.quarantine", *GOLD_TABLES):
+        assert_df_equality(table(spark, project, "lake_twin", name), table(spark, project, "lake_ref", name),
+                           ignore_row_order=True, ignore_nullable=True)
+    store = open_store(spark, load_config(project / "conf", lake=project / "lake_twin"))
+    statuses = [r.status for r in store.read("ops.runs").where("status != 'RUNNING'").collect()]
+    assert statuses == ["SUCCEEDED", "SUCCEEDED"]
+    manifest = store.read("ops.file_manifest").groupBy("file_path").pivot("status").count().collect()
+    assert {(r["ingested"], r["skipped"]) for r in manifest} == {(1, 1)}  # each file once, then seen as done

@@ -63,6 +63,12 @@ def file_txn(file: LandedFile) -> AppTxn:
 
 def ingest_source(spark: SparkSession, store: TableStore, config: PipelineConfig, source: SourceConfig, *,
                   run_id: str) -> IngestReport:
+    with store.lock(f"ingest-{source.name}"):  # a second job ingesting the same files waits, then skips them
+        return _ingest_source(spark, store, config, source, run_id=run_id)
+
+
+def _ingest_source(spark: SparkSession, store: TableStore, config: PipelineConfig, source: SourceConfig, *,
+                   run_id: str) -> IngestReport:
     started = time.monotonic()
     table = source.bronze_table
     store.ensure_table(table, bronze_file_schema(source), partition_by=PARTITION_COLUMNS)

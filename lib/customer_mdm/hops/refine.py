@@ -110,6 +110,8 @@ def ensure_silver_tables(store: TableStore) -> None:
 
 def watermark(store: TableStore, source: SourceConfig) -> int:
     """The last bronze version of this source applied to silver (-1: none yet)."""
+    if not store.exists(HISTORY):
+        return -1
     done = store.txn_version(HISTORY, hop_txn(source, 0).app_id)
     return -1 if done is None else done
 
@@ -121,6 +123,13 @@ def refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[Qu
     With ``report_dir`` the increment's validation report (JSON checklist, error CSV) is written there,
     also when a ``fail`` rule stops the batch.
     """
+    with store.lock(f"refine-{source.name}"):  # the watermark is read and applied by one job at a time
+        return _refine_source(store, source, rules=rules, run_id=run_id, mode=mode, up_to_version=up_to_version,
+                              report_dir=report_dir)
+
+
+def _refine_source(store: TableStore, source: SourceConfig, *, rules: Sequence[QualityRule], run_id: str,
+                   mode: Mode, up_to_version: int | None, report_dir: Path | None) -> RefineReport:
     ensure_silver_tables(store)
     if not store.exists(source.bronze_table):
         return RefineReport(source.name, -1, -1, skipped=True)
@@ -143,6 +152,14 @@ def refine_range(store: TableStore, source: SourceConfig, *, after: int, target:
     (counted unchanged) and does not append quarantine rows or dead letters already stored for the same origin,
     so re-applying bronze rows can never make a second version, quarantine row or dead letter of one row.
     """
+    with store.lock(f"refine-{source.name}"):
+        return _refine_range(store, source, after=after, target=target, txn=txn, rules=rules, run_id=run_id,
+                             mode=mode, report_dir=report_dir, row_filter=row_filter, replay=replay)
+
+
+def _refine_range(store: TableStore, source: SourceConfig, *, after: int, target: int, txn: AppTxn,
+                  rules: Sequence[QualityRule], run_id: str, mode: Mode, report_dir: Path | None,
+                  row_filter: RowFilter | None, replay: bool) -> RefineReport:
     started = time.monotonic()
     ensure_silver_tables(store)
     recorded_at = dt.datetime.now(dt.timezone.utc)

@@ -126,6 +126,12 @@ def run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSetting
     ``scope="full"`` re-scores every live record with the current model and reconciles the new clusters
     with the stored ids: entities that still stand keep their ids, merges and splits are recorded.
     """
+    with store.lock("gold"):  # one increment at a time per lake, whichever job runs it
+        return _run_resolve(spark, store, settings, run_id=run_id, mode=mode, scope=scope)
+
+
+def _run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSettings, *, run_id: str,
+                 mode: Mode, scope: Scope) -> ResolveReport:
     started = time.monotonic()
     if not store.exists(PARTY):
         return ResolveReport(0, scope, -1, -1, skipped=True)
@@ -144,7 +150,7 @@ def run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSetting
              report.edges_removed, report.review_items, report.entities_created, report.merges, report.splits,
              report.records_moved, report.golden_written, report.golden_retired, report.seconds)
     if planned.scope != scope or planned.version < store.version(PARTY):  # a pending increment was finished
-        follow = run_resolve(spark, store, settings, run_id=run_id, mode=mode, scope=scope)
+        follow = _run_resolve(spark, store, settings, run_id=run_id, mode=mode, scope=scope)
         return report if follow.skipped else follow
     return report
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
 from customer_mdm.errors import StorageError
+from customer_mdm.storage.locks import lake_lock
 
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
@@ -103,6 +105,11 @@ class TableStore(ABC):
             raise StorageError(f"table {table} maps to {target}, outside the lake root {self.lake_root}; "
                                "fix 'tables' in pipeline.yaml")
         return str(target)
+
+    def lock(self, name: str, *, wait_seconds: float = 3600.0) -> AbstractContextManager[None]:
+        """One writer at a time for a part of the lake (``ingest-crm``, ``refine-crm``, ``gold``): a second job
+        waits, then finds the work committed; after ``wait_seconds`` it stops before writing (LockTimeout)."""
+        return lake_lock(self.lake_root, name, wait_seconds=wait_seconds)
 
     @abstractmethod
     def exists(self, table: str) -> bool: ...
