@@ -30,7 +30,7 @@ from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.hops.catch_up import CatchUp, HopLoop, HopSchedule, hop_loops
 from customer_mdm.hops.ingest_stream import IngestQuery, Trigger, kafka_sources, run_queries, start_ingest
 from customer_mdm.hops.match import load_model
-from customer_mdm.ops.health import end_of_run_checks, exit_code
+from customer_mdm.ops.health import CHECK_KINDS, CheckKind, end_of_run_checks, exit_code
 from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.sources.kafka import wait_for_broker
 from customer_mdm.spark import build_session
@@ -38,7 +38,7 @@ from customer_mdm.storage import open_store
 
 log = logging.getLogger("stream_job")
 #: The checks that judge ingest alone; with --hops none silver's pass rate and lag are another job's business.
-INGEST_CHECKS = ("freshness_hours.", "latency_seconds.")
+INGEST_CHECKS: tuple[CheckKind, ...] = ("freshness_hours", "latency_seconds")
 
 
 def parse_seconds(text: str, *, alternative: str = "") -> float:
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             return fail(exc, EXIT_FAILED)
         _count(run, queries, catch_up)
         checks = end_of_run_checks(store, config, sla, run, sources=[s.name for s in sources],
-                                   only=INGEST_CHECKS if schedule.hops == "none" else ())
+                                   kinds=INGEST_CHECKS if schedule.hops == "none" else CHECK_KINDS)
         run.finish("BREACH" if exit_code(checks) else "SUCCEEDED")
     finally:
         spark.stop()

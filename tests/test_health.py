@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pyspark.sql.types import StringType, StructField, StructType
 
 from customer_mdm.config import PipelineConfig, load_config
 from customer_mdm.config.operations import load_operations
@@ -83,6 +84,18 @@ def test_a_run_ends_with_the_checks_of_its_sources_and_a_breach_becomes_its_stat
     ended = store.read("ops.runs").where("run_id = 'run-sla' AND ended_at IS NOT NULL").collect()
     assert [(r.status, r.counts["sla_ok"], r.counts["sla_warn"], r.counts["sla_breach"]) for r in ended] == \
         [("BREACH", 3, 0, 1)]
+
+
+def test_a_source_silver_never_refined_lags_by_every_bronze_version_and_checks_can_be_narrowed(spark, config,
+                                                                                                 tmp_path):
+    store = open_store(spark, config)
+    store.ensure_table("bronze.crm", StructType([StructField("id", StringType())]))
+    store.append_rows("bronze.crm", [{"id": "1"}])
+    checks = sla(tmp_path, config, "sla:\n  freshness_hours: {crm: 1}\n  max_hop_lag_versions: 0\n")
+    assert [r.line() for r in evaluate_sla(store, config, checks, sources=["crm"])][1:] == \
+        ["BREACH hop_lag_versions.crm 1 <=0"]  # no silver.party_history yet: nothing applied
+    assert [r.check for r in evaluate_sla(store, config, checks, sources=["crm"], kinds=["freshness_hours"])] == \
+        ["freshness_hours.crm"]
 
 
 def test_warn_starts_at_the_warn_fraction_of_a_threshold():

@@ -251,9 +251,17 @@ def test_poison_events_become_dead_letters_with_their_bytes_and_the_stream_goes_
                            (None, grace[1]),  # no key: the record id comes from the payload
                            _event("C08", "alan", "2024-01-01 10:00:00")])
 
+    (conf / "operations.yaml").write_text("sla:\n  freshness_hours: {crm_events: 1}\n  min_pass_rate: 0\n"
+                                          "  max_hop_lag_versions: 0\n  max_latency_seconds: 600\n")
+
     done = _run_job(conf, lake, "--trigger", "available-now", "--hops", "silver")
 
     assert done.returncode == 0, done.stderr
+    # the run ends with every SLA check of its source, none in breach
+    sla = [line.split() for line in done.stdout.splitlines() if line.strip().startswith("sla ")]
+    assert [words[2] for words in sla] == ["freshness_hours.crm_events", "pass_rate.crm_events",
+                                           "hop_lag_versions.crm_events", "latency_seconds.crm_events"], done.stdout
+    assert "BREACH" not in {words[1] for words in sla}
     assert re.search(r"silver crm_events: bronze versions \(-1, 1\]: read 8 = upserted 3 \+ unchanged 0 \+ "
                      r"superseded 0 \+ quarantined 0 \+ dead-lettered 5 ", done.stderr), done.stderr
     store = _store(spark, conf, lake)

@@ -25,6 +25,8 @@ from customer_mdm.storage import TableStore
 log = logging.getLogger(__name__)
 Status = Literal["OK", "WARN", "BREACH"]
 Direction = Literal["max", "min"]
+CheckKind = Literal["freshness_hours", "pass_rate", "hop_lag_versions", "latency_seconds"]
+CHECK_KINDS: tuple[CheckKind, ...] = ("freshness_hours", "pass_rate", "hop_lag_versions", "latency_seconds")
 #: Commits that rewrite or clean files without new data; freshness looks past them.
 MAINTENANCE_OPERATIONS = frozenset({"CREATE TABLE", "OPTIMIZE", "VACUUM START", "VACUUM END"})
 _HISTORY_WINDOW = 50
@@ -82,18 +84,20 @@ def latest_latency(progress: DataFrame) -> DataFrame:
 
 
 def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
-                 now: dt.datetime | None = None, sources: Collection[str] | None = None) -> list[CheckResult]:
+                 now: dt.datetime | None = None, sources: Collection[str] | None = None,
+                 kinds: Collection[CheckKind] = CHECK_KINDS) -> list[CheckResult]:
     """Every configured check, in a fixed order: freshness, pass rate, hop lag, latency; sources by name.
 
-    ``sources`` narrows the checks to those sources: a run judges what it ran, health the whole lake.
+    ``sources`` and ``kinds`` narrow the checks: a run judges what it ran, health the whole lake.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     warn = sla.warn_fraction
     chosen = set(sources) if sources is not None else {s.name for s in config.sources}
     results = [_freshness(store, name, hours, now=now, warn_fraction=warn)
-               for name, hours in sorted(sla.freshness_hours.items()) if name in chosen]
+               for name, hours in sorted(sla.freshness_hours.items())
+               if name in chosen and "freshness_hours" in kinds]
     sources_checked = sorted((s for s in config.sources if s.name in chosen), key=lambda s: s.name)
-    if sla.min_pass_rate is not None:
+    if sla.min_pass_rate is not None and "pass_rate" in kinds:
         rates = {r["source_system"]: r for r in worst_pass_rates(store.read(DQ_METRICS)).collect()} \
             if store.exists(DQ_METRICS) else {}
         for s in sources_checked:
@@ -102,14 +106,14 @@ def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
                                  threshold=sla.min_pass_rate, direction="min", warn_fraction=warn,
                                  note="no data-quality metrics yet" if row is None
                                  else f"rule {row['rule']}, run {row['run_id']}"))
-    if sla.max_hop_lag_versions is not None:
+    if sla.max_hop_lag_versions is not None and "hop_lag_versions" in kinds:
         for s in sources_checked:
             bronze = store.version(s.bronze_table)
             lag = None if bronze < 0 else bronze - max(watermark(store, s), 0)
             results.append(judge(f"hop_lag_versions.{s.name}", lag, threshold=sla.max_hop_lag_versions,
                                  direction="max", warn_fraction=warn,
                                  note=f"{s.bronze_table} does not exist yet" if lag is None else ""))
-    if sla.max_latency_seconds is not None:
+    if sla.max_latency_seconds is not None and "latency_seconds" in kinds:
         latencies = {r["source"]: r for r in latest_latency(store.read(STREAM_PROGRESS)).collect()} \
             if store.exists(STREAM_PROGRESS) else {}
         for s in (s for s in sources_checked if s.format == "kafka"):
@@ -122,12 +126,11 @@ def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
 
 
 def end_of_run_checks(store: TableStore, config: PipelineConfig, sla: SlaConfig | None, run: Run, *,
-                      sources: Collection[str], only: tuple[str, ...] = ()) -> list[CheckResult]:
-    """The checks a run ends with: over the sources it touched (``only``: checks whose name starts so),
-    one log line each, counted in the run log."""
+                      sources: Collection[str], kinds: Collection[CheckKind] = CHECK_KINDS) -> list[CheckResult]:
+    """The checks a run ends with, over the sources it touched: one log line each, counted in the run log."""
     if sla is None:
         return []
-    checks = [c for c in evaluate_sla(store, config, sla, sources=sources) if not only or c.check.startswith(only)]
+    checks = evaluate_sla(store, config, sla, sources=sources, kinds=kinds)
     for check in checks:
         (log.info if check.status == "OK" else log.warning)("sla %s", check.line())
     run.add(sla_ok=sum(c.status == "OK" for c in checks), sla_warn=sum(c.status == "WARN" for c in checks),
