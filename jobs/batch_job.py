@@ -4,13 +4,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
 
 from customer_mdm.cli import (EXIT_BREACH, EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, job_sla,
                               parse)
-from customer_mdm.config.resolve import load_resolve_settings
+from customer_mdm.config import PipelineConfig
+from customer_mdm.config.operations import SlaConfig
+from customer_mdm.config.resolve import ResolveSettings, load_resolve_settings
 from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.hops.batch import file_sources, run_batch
 from customer_mdm.hops.refine import RefineReport
+from customer_mdm.hops.resolve import ResolveReport
 from customer_mdm.hops.replay import (ReplaySelection, ReplaySummary, ReplayUsageError, as_utc, replay_sources,
                                       run_rebuild, run_replay)
 from customer_mdm.hops.match import load_model
@@ -97,13 +104,20 @@ def _check_replay_flags(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(str(exc))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.replay or args.rebuild_silver:
-        return replay_main(args)
+@dataclass(frozen=True)
+class Prepared:
+    config: PipelineConfig
+    resolve: ResolveSettings
+    sla: SlaConfig | None
+    spark: SparkSession
+
+
+def prepare(args: argparse.Namespace, check: Callable[[PipelineConfig], object]) -> Prepared | int:
+    """Every setting loaded and checked (``check``: the sources the run names), then Spark and the matching model:
+    a mistake is exit 2 before any write."""
     try:
         config = job_config(args)
-        sources = file_sources(config, args.source)
+        check(config)
         resolve = load_resolve_settings(config)
         sla = job_sla(args, config)
     except (ConfigError, MdmError, KeyError) as exc:
@@ -114,12 +128,23 @@ def main(argv: list[str] | None = None) -> int:
     except MdmError as exc:
         spark.stop()
         return fail(exc, EXIT_USAGE)
+    return Prepared(config, resolve, sla, spark)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.replay or args.rebuild_silver:
+        return replay_main(args)
+    prepared = prepare(args, lambda config: file_sources(config, args.source))
+    if isinstance(prepared, int):
+        return prepared
+    config, spark = prepared.config, prepared.spark
     try:
         store = open_store(spark, config)
         run = Run(store, args.run_id or new_run_id("batch"), "batch_job", "batch",
                   {"conf": args.conf, "lake": str(config.lake_root), "source": args.source, "resolve": args.resolve})
-        summary = run_batch(spark, store, config, run, sources=sources, resolve=resolve, resolve_scope=args.resolve,
-                            sla=sla)
+        summary = run_batch(spark, store, config, run, sources=file_sources(config, args.source),
+                            resolve=prepared.resolve, resolve_scope=args.resolve, sla=prepared.sla)
     except MdmError as exc:
         return fail(exc, EXIT_FAILED)
     finally:
@@ -130,21 +155,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{report.count('skipped')}, rejected {report.count('rejected')}; rows {report.rows} "
               f"(malformed kept {report.malformed_rows}); table version {report.bronze_version}")
     for refined in summary.refines:
-        c = refined.counts
-        if refined.skipped:
-            print(f"  silver <- {refined.source:<10} nothing new in bronze (at version {refined.to_version})")
-            continue
-        print(f"  silver <- {refined.source:<10} bronze versions ({refined.from_version}, {refined.to_version}]: "
-              f"{c.read} rows = {c.upserted} upserted + {c.unchanged} unchanged + {c.superseded} superseded + "
-              f"{c.quarantined} quarantined + {c.dead_lettered} dead-lettered + {c.suppressed} suppressed (erased)")
-    gold = summary.resolve
-    if gold.skipped:
-        print(f"  gold   <- silver      nothing new in silver (at version {gold.to_version})")
-    else:
-        print(f"  gold   <- silver      versions ({gold.from_version}, {gold.to_version}]: {gold.changed_records} changed "
-              f"records, {gold.pairs_scored} pairs scored, {gold.entities_created} new entities, {gold.merges} "
-              f"merges, {gold.splits} splits, {gold.review_items} review items, {gold.golden_written} golden records "
-              f"written")
+        print(_refine_line("silver", refined, skipped=f"nothing new in bronze (at version {refined.to_version})"))
+    print(_gold_line(summary.resolve))
     print(f"  tables: silver.party, silver.party_history, silver.quarantine; gold.golden_record, gold.entity_xref, "
           f"gold.match_pairs, gold.review_queue; ops.runs, ops.file_manifest, ops.dq_metrics; validation reports "
           f"under {config.lake_root / '_reports' / summary.run_id}")
@@ -155,29 +167,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def replay_main(args: argparse.Namespace) -> int:
     """--replay / --rebuild-silver: hop 1 re-applies bronze (hops/replay.py), then gold catches up."""
-    try:
-        config = job_config(args)
-        if args.selection is not None:
-            replay_sources(config, args.selection.sources)  # unknown sources: exit 2 before Spark starts
-        resolve = load_resolve_settings(config)
-    except (ConfigError, MdmError, KeyError) as exc:
-        return fail(exc, EXIT_USAGE)
-    spark = build_session(config.spark)
-    try:
-        load_model(spark, resolve.matching)  # blocking rules and the trained model checked before any write
-    except MdmError as exc:
-        spark.stop()
-        return fail(exc, EXIT_USAGE)
+    selection = args.selection
+    prepared = prepare(args, lambda config: replay_sources(config, selection.sources) if selection else None)
+    if isinstance(prepared, int):
+        return prepared
+    config, spark = prepared.config, prepared.spark
     kind = "rebuild" if args.rebuild_silver else "replay"
     try:
         store = open_store(spark, config)
         run = Run(store, new_run_id(kind), "batch_job", kind,
                   {"conf": args.conf, "lake": str(config.lake_root), "resolve": args.resolve,
-                   "selection": "all of bronze" if args.selection is None else args.selection.describe()})
-        if args.selection is None:
-            summary = run_rebuild(spark, store, config, run, resolve=resolve, resolve_scope=args.resolve)
+                   "selection": "all of bronze" if selection is None else selection.describe()})
+        if selection is None:
+            summary = run_rebuild(spark, store, config, run, resolve=prepared.resolve, resolve_scope=args.resolve)
         else:
-            summary = run_replay(spark, store, config, run, selection=args.selection, resolve=resolve,
+            summary = run_replay(spark, store, config, run, selection=selection, resolve=prepared.resolve,
                                  resolve_scope=args.resolve)
     except MdmError as exc:
         return fail(exc, EXIT_FAILED)
@@ -187,15 +191,24 @@ def replay_main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _refine_line(label: str, refined: RefineReport) -> str:
+def _refine_line(label: str, refined: RefineReport, *, skipped: str | None = None) -> str:
     c = refined.counts
     if refined.skipped:
-        return f"  {label} <- {refined.source:<10} nothing to apply (bronze versions ({refined.from_version}, " \
-               f"{refined.to_version}])"
+        return f"  {label} <- {refined.source:<10} " + (skipped or f"nothing to apply (bronze versions "
+                                                                   f"({refined.from_version}, {refined.to_version}])")
     return (f"  {label} <- {refined.source:<10} bronze versions ({refined.from_version}, {refined.to_version}]: "
             f"{c.read} rows = {c.upserted} upserted + {c.unchanged} unchanged + {c.superseded} superseded + "
             f"{c.quarantined} quarantined + {c.dead_lettered} dead-lettered + {c.suppressed} suppressed (erased), "
             f"{refined.seconds:.1f}s")
+
+
+def _gold_line(gold: ResolveReport) -> str:
+    if gold.skipped:
+        return f"  gold   <- silver      nothing new in silver (at version {gold.to_version})"
+    return (f"  gold   <- silver      versions ({gold.from_version}, {gold.to_version}]: {gold.changed_records} "
+            f"changed records, {gold.pairs_scored} pairs scored, {gold.entities_created} new entities, "
+            f"{gold.merges} merges, {gold.splits} splits, {gold.review_items} review items, {gold.golden_written} "
+            f"golden records written")
 
 
 def print_replay(summary: ReplaySummary, lake: str) -> None:
@@ -207,13 +220,7 @@ def print_replay(summary: ReplaySummary, lake: str) -> None:
         if not result.catch_up.skipped:
             print(_refine_line("silver", result.catch_up))
         print(_refine_line(summary.kind, result.replay))
-    gold = summary.resolve
-    if gold.skipped:
-        print(f"  gold   <- silver      nothing new in silver (at version {gold.to_version})")
-    else:
-        print(f"  gold   <- silver      versions ({gold.from_version}, {gold.to_version}]: {gold.changed_records} "
-              f"changed records, {gold.entities_created} new entities, {gold.merges} merges, {gold.splits} splits, "
-              f"{gold.golden_written} golden records written")
+    print(_gold_line(summary.resolve))
 
 
 if __name__ == "__main__":

@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     totals = catch_up.totals if catch_up is not None else {}
     if schedule.hops != "none":
         print(f"  {'silver.party':<22} {totals.get('silver_read', 0)} bronze rows read, "
-              f"{totals.get('silver_upserted', 0)} upserted, {totals.get('quarantined', 0)} quarantined, "
-              f"{totals.get('dead_lettered', 0)} dead-lettered")
+              f"{totals.get('silver_upserted', 0)} upserted, {totals.get('silver_quarantined', 0)} quarantined, "
+              f"{totals.get('silver_dead_lettered', 0)} dead-lettered")
     if schedule.hops == "all":
         print(f"  {'gold.golden_record':<22} {totals.get('gold_changed_records', 0)} changed records resolved, "
               f"{totals.get('gold_entities_created', 0)} new entities, {totals.get('gold_records_written', 0)} "

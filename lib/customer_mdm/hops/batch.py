@@ -47,11 +47,12 @@ def file_sources(config: PipelineConfig, names: Sequence[str] = ()) -> list[Sour
     return chosen
 
 
-def silver_counts(c: RefineCounts) -> dict[str, int]:
-    """What a hop-1 increment adds to the run log, the same in batch and stream runs."""
-    return {"silver_read": c.read, "silver_upserted": c.upserted, "silver_unchanged": c.unchanged,
-            "silver_superseded": c.superseded, "silver_suppressed": c.suppressed, "quarantined": c.quarantined,
-            "dead_lettered": c.dead_lettered, "dq_warnings": c.warned}
+def silver_counts(c: RefineCounts, prefix: str = "silver") -> dict[str, int]:
+    """What a hop-1 increment adds to the run log, the same in batch, stream and replay runs (``replay_read``...)."""
+    return {f"{prefix}_{name}": value for name, value in (
+        ("read", c.read), ("upserted", c.upserted), ("unchanged", c.unchanged), ("superseded", c.superseded),
+        ("quarantined", c.quarantined), ("dead_lettered", c.dead_lettered), ("suppressed", c.suppressed),
+        ("dq_warnings", c.warned))}
 
 
 def gold_counts(r: ResolveReport) -> dict[str, int]:

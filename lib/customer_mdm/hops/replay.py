@@ -44,6 +44,7 @@ from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.config.quality import QualityRule
 from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.errors import MdmError
+from customer_mdm.hops.batch import gold_counts, silver_counts
 from customer_mdm.hops.refine import (HISTORY, PARTY, ROW_ORIGIN, RefineReport, RowFilter, ensure_silver_tables,
                                       refine_range, refine_source, watermark)
 from customer_mdm.hops.resolve import ResolveReport, Scope, run_resolve
@@ -304,18 +305,9 @@ def rebuild_silver(store: TableStore, sources: Sequence[SourceConfig], *, rules:
     return generation, results, before
 
 
-def _counts(report: RefineReport, prefix: str) -> dict[str, int]:
-    c = report.counts
-    return {f"{prefix}_read": c.read, f"{prefix}_upserted": c.upserted, f"{prefix}_unchanged": c.unchanged,
-            f"{prefix}_superseded": c.superseded, f"{prefix}_quarantined": c.quarantined,
-            f"{prefix}_dead_lettered": c.dead_lettered, f"{prefix}_suppressed": c.suppressed}
-
-
 def _gold(spark: SparkSession, store: TableStore, resolve: ResolveSettings, run: Run, scope: Scope) -> ResolveReport:
     gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch", scope=scope)
-    run.add(gold_changed_records=gold.changed_records, gold_pairs_scored=gold.pairs_scored,
-            gold_entities_created=gold.entities_created, gold_merges=gold.merges, gold_splits=gold.splits,
-            gold_records_written=gold.golden_written)
+    run.add(**gold_counts(gold))
     return gold
 
 
@@ -332,7 +324,7 @@ def run_replay(spark: SparkSession, store: TableStore, config: PipelineConfig, r
             result = replay_source(store, source, selection, rules=config.quality_rules, run_id=run.run_id,
                                    config=config)
             results.append(result)
-            run.add(**_counts(result.catch_up, "silver"), **_counts(result.replay, "replay"))
+            run.add(**silver_counts(result.catch_up.counts), **silver_counts(result.replay.counts, "replay"))
         gold = _gold(spark, store, resolve, run, resolve_scope)
     except Exception as exc:
         run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
@@ -351,7 +343,7 @@ def run_rebuild(spark: SparkSession, store: TableStore, config: PipelineConfig, 
         generation, results, before = rebuild_silver(store, config.sources, rules=config.quality_rules,
                                                      run_id=run.run_id)
         for result in results:
-            run.add(**_counts(result.catch_up, "silver"), **_counts(result.replay, "rebuild"))
+            run.add(**silver_counts(result.catch_up.counts), **silver_counts(result.replay.counts, "rebuild"))
         gold = _gold(spark, store, resolve, run, resolve_scope)
     except Exception as exc:
         run.finish("FAILED", error=f"{type(exc).__name__}: {exc}; re-run --rebuild-silver to finish the rebuild "
