@@ -53,6 +53,11 @@ def test_compaction_merges_files_keeps_rows_and_time_travel_within_the_retention
     assert_df_equality(store.read("silver.people", version=version_before), rows_before, ignore_row_order=True)
     crm = results["bronze.crm"]
     assert (crm.rewrite, crm.files_before, crm.files_after) == ("none", 2, 2)
+    # a log checkpoint at each table's current version, so readers replay few JSON commits
+    for table, result in results.items():
+        assert result.checkpoint_version == store.version(table)
+        log = Path(store.path(table)) / "_delta_log"
+        assert (log / f"{result.checkpoint_version:020d}.checkpoint.parquet").is_file(), sorted(log.iterdir())
 
 
 def test_z_order_clusters_by_the_configured_columns_and_keeps_rows(spark, store, tmp_path):

@@ -1,4 +1,4 @@
-"""Table maintenance: compact or z-order, then vacuum, per table as operations.yaml says.
+"""Table maintenance: compact or z-order, vacuum, then a Delta log checkpoint, per table as operations.yaml says.
 
 Safe beside a running stream or batch:
 - compaction and z-ordering commit with ``dataChange: false``: the rows stay
@@ -38,6 +38,7 @@ class TableResult:
     files_after: int
     vacuumed: tuple[str, ...]
     seconds: float
+    checkpoint_version: int | None = None  # the Delta log checkpoint written (None: dry run)
 
 
 def lake_tables(store: TableStore) -> list[str]:
@@ -72,7 +73,7 @@ def check_z_order_columns(store: TableStore, config: MaintenanceConfig, tables: 
 
 def maintain_table(store: TableStore, table: str, settings: TableMaintenance, *,
                    dry_run: bool = False) -> TableResult:
-    """Rewrites small files (unless dry) and vacuums; a dry run lists what vacuum would delete."""
+    """Rewrites small files and vacuums, then checkpoints the log; a dry run only lists what vacuum would delete."""
     started = time.monotonic()
     before = _file_count(store, table)
     rewrite: Rewrite = "none" if before < 2 else "z-order" if settings.z_order else \
@@ -83,10 +84,12 @@ def maintain_table(store: TableStore, table: str, settings: TableMaintenance, *,
         store.compact(table)
     vacuumed = store.vacuum(table, retention_hours=settings.retention_hours, dry_run=dry_run)
     after = before if dry_run else _file_count(store, table)
-    result = TableResult(table, rewrite, before, after, tuple(vacuumed), time.monotonic() - started)
-    log.info("%s%s: %s, files %d -> %d, vacuum %s %d files older than %dh, %.1fs", "dry run: " if dry_run else "",
-             table, rewrite, before, after, "would delete" if dry_run else "deleted", len(vacuumed),
-             settings.retention_hours, result.seconds)
+    checkpoint = None if dry_run else store.checkpoint(table)
+    result = TableResult(table, rewrite, before, after, tuple(vacuumed), time.monotonic() - started, checkpoint)
+    log.info("%s%s: %s, files %d -> %d, vacuum %s %d files older than %dh, checkpoint %s, %.1fs",
+             "dry run: " if dry_run else "", table, rewrite, before, after, "would delete" if dry_run else "deleted",
+             len(vacuumed), settings.retention_hours, "none" if checkpoint is None else f"at version {checkpoint}",
+             result.seconds)
     return result
 
 

@@ -190,3 +190,7 @@ class TableStore(ABC):
 
     @abstractmethod
     def vacuum(self, table: str, *, retention_hours: int, dry_run: bool = False) -> list[str]: ...
+
+    @abstractmethod
+    def checkpoint(self, table: str) -> int:
+        """Writes a Delta log checkpoint at the current version (returned), so readers replay few JSON commits."""

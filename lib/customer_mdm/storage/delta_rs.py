@@ -307,3 +307,8 @@ class DeltaRsStore(TableStore):
     def vacuum(self, table: str, *, retention_hours: int, dry_run: bool = False) -> list[str]:
         return list(self._open(table).vacuum(retention_hours=retention_hours, dry_run=dry_run,
                                              enforce_retention_duration=False))
+
+    def checkpoint(self, table: str) -> int:
+        delta = self._open(table)
+        delta.create_checkpoint()
+        return int(delta.version())
