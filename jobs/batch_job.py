@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pyspark.sql import SparkSession
 
@@ -104,8 +104,7 @@ def _check_replay_flags(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(str(exc))
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):  # a NamedTuple, not a dataclass: tests load this file without registering it
     config: PipelineConfig
     resolve: ResolveSettings
     sla: SlaConfig | None
