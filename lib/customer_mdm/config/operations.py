@@ -11,7 +11,7 @@ Layout::
     sla:
       warn_fraction: 0.8            # WARN once a measure uses this share of its threshold
       freshness_hours: {crm: 26}    # per source: hours since its last bronze commit
-      min_pass_rate: 0.95           # data-quality pass rate of each rule in the latest run of a source
+      min_pass_rate: 0.95           # pass rate of each quarantine/fail rule in the latest run of a source
       max_hop_lag_versions: 3       # bronze versions not yet applied to silver, per source
       max_latency_seconds: 60       # Kafka timestamp -> bronze commit, latest micro-batch per source
 

@@ -65,8 +65,9 @@ def exit_code(results: Sequence[CheckResult]) -> int:
 
 
 def worst_pass_rates(dq_metrics: DataFrame) -> DataFrame:
-    """Per source, the lowest rule pass rate of its latest run: source_system, run_id, rule, pass_rate."""
-    measured = dq_metrics.where(F.col("pass_rate").isNotNull())
+    """Per source, the lowest pass rate of its latest run among the rules that reject rows (quarantine, fail):
+    source_system, run_id, rule, pass_rate. Warn rules are signals (households share emails), not an SLA."""
+    measured = dq_metrics.where(F.col("pass_rate").isNotNull() & (F.col("action") != "warn"))
     latest = measured.groupBy("source_system").agg(F.max_by("run_id", "recorded_at").alias("run_id"))
     runs = measured.join(latest, ["source_system", "run_id"])
     worst = Window.partitionBy("source_system").orderBy("pass_rate", "rule")
