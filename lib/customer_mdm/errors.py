@@ -59,6 +59,10 @@ class SourceError(MdmError):
     """A source (files, Kafka) could not be read."""
 
 
+class BrokerUnavailableError(SourceError):
+    """Kafka did not answer (no connection, a request timed out); the stream job waits for it and restarts."""
+
+
 class DataQualityFailure(MdmError):
     """A data-quality rule with action 'fail' was violated; nothing was written."""
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError, OffsetOutOfRangeError
+from kafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError,
+                          OffsetOutOfRangeError, RequestTimedOutError)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -39,7 +40,7 @@ from pyspark.sql.types import (ArrayType, BinaryType, IntegerType, LongType, Str
 
 from customer_mdm.config.kafka import (EARLIEST, LATEST, KafkaSettings, StartingOffsets, kafka_python_config,
                                        masked, option_problem, parse_starting_offsets, resolve_secret)
-from customer_mdm.errors import SourceError
+from customer_mdm.errors import BrokerUnavailableError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,11 @@ _SOURCE_OPTIONS = ("kafka.bootstrap.servers", "subscribe", "subscribepattern", "
                    "maxoffsetspertrigger", "failondataloss", "kafkaconsumer.polltimeoutms", "includeheaders")
 _DATA_LOSS_HINT = ('If you want your streaming query to continue past such losses, set the source option '
                    '"failOnDataLoss" to "false".')
+# What kafka-python raises when no broker answers; any other KafkaError is a real error and fails the query.
+_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
+# Spark hands a Python data source's error to the driver as text (the worker's traceback inside a
+# StreamingQueryException), so the type is lost; the traceback's last line still names the class.
+_BROKER_UNAVAILABLE = f"{BrokerUnavailableError.__module__}.{BrokerUnavailableError.__qualname__}: "
 
 Positions = dict[TopicPartition, int]
 
@@ -247,14 +253,11 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def _end_offsets(self) -> Positions:
         """End offsets of every subscribed partition that exists now (partition discovery)."""
-        consumer = self._client()
-        try:
+        with client_errors(self.options, "read end offsets"):
+            consumer = self._client()
             partitions = [TopicPartition(t, p) for t in self._topics(consumer)
                           for p in sorted(consumer.partitions_for_topic(t))]
             return dict(consumer.end_offsets(partitions)) if partitions else {}
-        except KafkaError as exc:
-            raise SourceError(f"{SOURCE_FORMAT}: cannot read end offsets from {self.options.bootstrap_servers}: "
-                              f"{exc}") from exc
 
     def _topics(self, consumer: KafkaConsumer) -> list[str]:
         """The subscribed topics, a pattern re-matched every 30 s at most.
@@ -276,11 +279,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def _beginning_offsets(self, partitions: Sequence[TopicPartition] | Positions) -> Positions:
         if not partitions:
             return {}
-        try:
+        with client_errors(self.options, "read beginning offsets"):
             return dict(self._client().beginning_offsets(list(partitions)))
-        except KafkaError as exc:
-            raise SourceError(f"{SOURCE_FORMAT}: cannot read beginning offsets from "
-                              f"{self.options.bootstrap_servers}: {exc}") from exc
 
     def _specific_offsets(self, wanted: Mapping[str, Mapping[int, int]], latest: Positions) -> Positions:
         """Resolves -2/-1 in a startingOffsets JSON; like Spark, every partition of a topic must be named."""
@@ -327,6 +327,23 @@ def admit(start: Positions, latest: Positions, max_rows: int) -> Positions:
     return {tp: start[tp] + shares[tp] if lags[tp] else end for tp, end in latest.items()}
 
 
+@contextmanager
+def client_errors(options: KafkaReadOptions, doing: str) -> Iterator[None]:
+    """Client errors as SourceError; a broker that does not answer as BrokerUnavailableError (waited for)."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise BrokerUnavailableError(f"{SOURCE_FORMAT}: broker unavailable, cannot {doing} from "
+                                     f"{options.bootstrap_servers}: {exc}") from exc
+    except KafkaError as exc:
+        raise SourceError(f"{SOURCE_FORMAT}: cannot {doing} from {options.bootstrap_servers}: {exc}") from exc
+
+
+def broker_lost(failure: BaseException) -> str | None:
+    """The BrokerUnavailableError line of a failed query's error, or None when the query failed otherwise."""
+    return next((line.strip() for line in str(failure).splitlines() if _BROKER_UNAVAILABLE in line), None)
+
+
 def report_data_loss(options: KafkaReadOptions, message: str) -> None:
     """Spark's failOnDataLoss: fail the query, or warn and carry on with what Kafka still has."""
     if options.fail_on_data_loss:
@@ -338,7 +355,12 @@ def report_data_loss(options: KafkaReadOptions, message: str) -> None:
 def read_range(options: KafkaReadOptions, part: KafkaOffsetRange) -> Iterator[pa.RecordBatch]:
     """Reads [start, end) of one partition as Arrow batches; gaps (compaction, markers) are skipped."""
     tp = TopicPartition(part.topic, part.partition)
-    consumer = options.consumer()
+    with client_errors(options, f"read {tp.topic}-{tp.partition}"):
+        yield from _read_range(options, part, tp, options.consumer())
+
+
+def _read_range(options: KafkaReadOptions, part: KafkaOffsetRange, tp: TopicPartition,
+                consumer: KafkaConsumer) -> Iterator[pa.RecordBatch]:
     try:
         consumer.assign([tp])
         position = _seek_available(consumer, tp, part.start, options)
