@@ -8,7 +8,9 @@ a failed catch-up is logged, recorded in ops.stream_progress and retried with
 backoff. With --trigger available-now the job drains Kafka, runs both hops to
 completion once and exits. SIGTERM or Ctrl-C: the micro-batch and the
 catch-ups in flight finish, then the job stops (exit 0); a second signal ends
-it at once. A broker that is down at start is waited for with backoff.
+it at once. A broker that is down at start is waited for with backoff; one
+lost mid-stream too, then ingest restarts from its checkpoint (counted as
+ingest_restarts in ops.runs).
 """
 from __future__ import annotations
 
@@ -190,7 +192,8 @@ def _catch_up_once(loops: list[HopLoop], *, stop: threading.Event) -> None:
 def _count(run: Run, queries: list[IngestQuery], catch_up: CatchUp | None) -> None:
     rows = sum(q.writer.rows_written for q in queries)
     run.add(rows_read=rows, rows_written=rows, batches=sum(q.writer.batches_written for q in queries),
-            batches_skipped=sum(q.writer.batches_skipped for q in queries), **(catch_up.totals if catch_up else {}))
+            batches_skipped=sum(q.writer.batches_skipped for q in queries),
+            ingest_restarts=sum(q.restarts for q in queries), **(catch_up.totals if catch_up else {}))
 
 
 if __name__ == "__main__":

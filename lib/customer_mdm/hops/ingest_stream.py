@@ -10,6 +10,8 @@ Each query runs on its own stream thread; ``run_queries`` supervises any
 number of them next to the hop loops of ``catch_up`` (ingest never waits on
 them), records per-batch metrics to ``ops.stream_progress`` and stops them
 gracefully: the micro-batch in flight finishes, the next one never starts.
+A query that fails because the broker stopped answering is not a failure of
+the job: it waits for the broker and starts again from its checkpoint.
 """
 from __future__ import annotations
 
@@ -26,15 +28,16 @@ from typing import Any, Literal, Protocol
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from customer_mdm.bronze import kafka as bronze_kafka
 from customer_mdm.bronze.audit import PARTITION_COLUMNS
 from customer_mdm.config import PipelineConfig, SourceConfig
+from customer_mdm.config.kafka import KafkaSettings
 from customer_mdm.errors import MdmError
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.tables import STREAM_PROGRESS, STREAM_PROGRESS_SCHEMA
-from customer_mdm.sources.kafka import read_kafka_stream
+from customer_mdm.sources.kafka import broker_lost, read_kafka_stream, wait_for_broker
 from customer_mdm.storage import AppTxn, TableStore
 
 log = logging.getLogger(__name__)
@@ -169,13 +172,16 @@ class Supervised(Protocol):
 
 @dataclass
 class IngestQuery:
-    """A running ingest query with what stopping it gracefully and recording its progress need."""
+    """A running ingest query with what stopping, restarting and recording its progress need."""
 
     source: SourceConfig
-    query: StreamingQuery
+    stream: DataStreamWriter  # starts the query (again: from its checkpoint)
+    kafka: KafkaSettings
     writer: BronzeBatchWriter
     store: TableStore
+    query: StreamingQuery
     recorded_through: int = -1
+    restarts: int = 0
 
     @property
     def name(self) -> str:
@@ -186,6 +192,28 @@ class IngestQuery:
 
     def failure(self) -> BaseException | None:
         return self.query.exception()
+
+    def restart_after_broker_loss(self, *, stop: threading.Event) -> bool:
+        """After a failure: True once a lost broker is back and the query runs again; False for other failures.
+
+        Only connectivity is retried: data loss or bad options fail the run.
+        False too when ``stop`` is set while waiting, which ends the run cleanly.
+        """
+        failure = self.query.exception()
+        reason = None if failure is None else broker_lost(failure)
+        if reason is None:
+            return False
+        log.warning("%s: lost the Kafka broker at %s (%s); waiting for it, then restarting from the checkpoint",
+                    self.name, self.kafka.bootstrap_servers, reason)
+        self.record_progress()
+        lost = time.monotonic()
+        if not wait_for_broker(self.kafka, stop=stop):
+            return False
+        self.restarts += 1
+        log.info("%s: broker back after %.0f s, restarting from the checkpoint (restart %d)", self.name,
+                 time.monotonic() - lost, self.restarts)
+        self.query = self.stream.start()
+        return True
 
     def stop_gracefully(self, *, timeout: float = 60.0) -> None:
         """Lets the batch in flight reach bronze and Spark's commit log, then stops; no batch starts after."""
@@ -273,20 +301,23 @@ def start_ingest(spark: SparkSession, store: TableStore, config: PipelineConfig,
     query = stream.start()
     log.info("%s: started, topic %s -> %s (checkpoint %s, trigger %s, client %s)", query_name, source.topic,
              source.bronze_table, checkpoint, trigger, config.kafka.client)
-    return IngestQuery(source=source, query=query, writer=writer, store=store)
+    return IngestQuery(source=source, stream=stream, kafka=config.kafka, writer=writer, store=store, query=query)
 
 
 def run_queries(queries: Sequence[Supervised], *, stop: threading.Event, progress_every: float = 10.0,
                 poll_seconds: float = 0.5) -> None:
     """Runs until ``stop`` is set, every worker has finished (available-now ingest) or one fails.
 
-    A failure stops the others gracefully and is raised; progress rows are
-    flushed every ``progress_every`` seconds and once more at the end.
+    A failure stops the others gracefully and is raised, except an ingest
+    query's lost broker: that query waits for it and restarts. Progress rows
+    are flushed every ``progress_every`` seconds and once more at the end.
     """
     last_recorded = time.monotonic()
     failed: Supervised | None = None
     while not stop.is_set():
         failed = next((q for q in queries if not q.is_active() and q.failure() is not None), None)
+        if isinstance(failed, IngestQuery) and failed.restart_after_broker_loss(stop=stop):
+            continue
         if failed is not None or not any(q.is_active() for q in queries):
             break
         if time.monotonic() - last_recorded >= progress_every:
