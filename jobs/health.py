@@ -5,8 +5,10 @@ Lines read `OK|WARN|BREACH <check> <measured> <threshold> (note)`, e.g.
 since the source's last bronze commit), pass_rate.<source> (lowest rule pass
 rate of its latest run), hop_lag_versions.<source> (bronze versions silver has
 not applied yet), latency_seconds.<kafka source> (Kafka timestamp -> bronze
-commit, latest micro-batch). WARN: past sla.warn_fraction of a threshold, or
-not measurable yet. Reads only; safe at any time.
+commit, latest micro-batch), end_to_end_latency_seconds (Kafka timestamp ->
+golden-record commit, latest gold increment of the stream job). WARN: past
+sla.warn_fraction of a threshold, or not measurable yet. Reads only; safe at
+any time.
 """
 from __future__ import annotations
 

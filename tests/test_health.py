@@ -38,7 +38,8 @@ def sla(tmp_path: Path, config: PipelineConfig, text: str):
 def test_a_freshly_built_lake_is_healthy(built, tmp_path):
     config, store, _ = built
     checks = sla(tmp_path, config, "sla:\n  freshness_hours: {crm: 1, ecommerce: 1, billing: 1}\n"
-                                   "  min_pass_rate: 0.2\n  max_hop_lag_versions: 0\n  max_latency_seconds: 60\n")
+                                   "  min_pass_rate: 0.2\n  max_hop_lag_versions: 0\n  max_latency_seconds: 60\n"
+                                   "  max_end_to_end_latency_seconds: 300\n")
     results = evaluate_sla(store, config, checks)
     assert [(r.status, r.check) for r in results] == [
         ("OK", "freshness_hours.billing"), ("OK", "freshness_hours.crm"), ("OK", "freshness_hours.ecommerce"),
@@ -46,11 +47,13 @@ def test_a_freshly_built_lake_is_healthy(built, tmp_path):
         ("OK", "pass_rate.ecommerce"),
         ("OK", "hop_lag_versions.billing"), ("OK", "hop_lag_versions.crm"), ("WARN", "hop_lag_versions.crm_events"),
         ("OK", "hop_lag_versions.ecommerce"),
-        ("WARN", "latency_seconds.crm_events")]
+        ("WARN", "latency_seconds.crm_events"), ("WARN", "end_to_end_latency_seconds")]
     lines = [r.line() for r in results]
     assert "OK hop_lag_versions.crm 0 <=0" in lines
     assert "WARN latency_seconds.crm_events n/a <=60 (no micro-batch recorded in ops.stream_progress)" in lines
     assert "WARN pass_rate.crm_events n/a >=0.2 (no data-quality metrics yet)" in lines
+    assert "WARN end_to_end_latency_seconds n/a <=300 (no gold increment with Kafka events recorded in " \
+           "ops.stream_progress)" in lines
     # warn rules are signals, not an SLA: households sharing an email fail email_unique_in_source on purpose
     pass_rates = [r for r in results if r.check.startswith("pass_rate.") and r.measured is not None]
     assert pass_rates and all("rule email_unique_in_source" not in r.note for r in pass_rates), pass_rates

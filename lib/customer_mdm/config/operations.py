@@ -14,6 +14,7 @@ Layout::
       min_pass_rate: 0.95           # pass rate of each quarantine/fail rule in the latest run of a source
       max_hop_lag_versions: 3       # bronze versions not yet applied to silver, per source
       max_latency_seconds: 60       # Kafka timestamp -> bronze commit, latest micro-batch per source
+      max_end_to_end_latency_seconds: 300  # Kafka timestamp -> golden-record commit, latest gold increment
 
 Every mistake is collected and raised once, naming the file, the key and what
 was expected. A table matches its exact name first, else the first pattern
@@ -66,6 +67,7 @@ class SlaConfig:
     min_pass_rate: float | None = None
     max_hop_lag_versions: int | None = None
     max_latency_seconds: float | None = None
+    max_end_to_end_latency_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def _table(s: Section, base: TableMaintenance, min_retention: int) -> TableMaint
 
 def _sla(s: Section, sources: list[str]) -> SlaConfig:
     s.allow_only(["warn_fraction", "freshness_hours", "min_pass_rate", "max_hop_lag_versions",
-                  "max_latency_seconds"])
+                  "max_latency_seconds", "max_end_to_end_latency_seconds"])
     freshness = s.section("freshness_hours")
     hours: dict[str, float] = {}
     for name in freshness.data:
@@ -129,4 +131,5 @@ def _sla(s: Section, sources: list[str]) -> SlaConfig:
         freshness_hours=hours,
         min_pass_rate=s.number("min_pass_rate", None, minimum=0.0, maximum=1.0),
         max_hop_lag_versions=s.integer("max_hop_lag_versions", None, minimum=0),
-        max_latency_seconds=s.number("max_latency_seconds", None, minimum=0.0))
+        max_latency_seconds=s.number("max_latency_seconds", None, minimum=0.0),
+        max_end_to_end_latency_seconds=s.number("max_end_to_end_latency_seconds", None, minimum=0.0))

@@ -18,7 +18,7 @@ from customer_mdm.hops.ingest_files import IngestReport, ingest_source
 from customer_mdm.hops.refine import RefineCounts, RefineReport, refine_source
 from customer_mdm.hops.resolve import ResolveReport, Scope, run_resolve
 from customer_mdm.ops.faults import kill_point
-from customer_mdm.ops.health import CheckResult, end_of_run_checks, exit_code
+from customer_mdm.ops.health import BATCH_CHECKS, CheckResult, end_of_run_checks, exit_code
 from customer_mdm.ops.runs import Run, RunStatus
 from customer_mdm.progress import stage_progress
 from customer_mdm.storage import TableStore
@@ -89,7 +89,8 @@ def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, ru
         with stage_progress(spark, "gold"):
             gold = run_resolve(spark, store, resolve, run_id=run.run_id, mode="batch", scope=resolve_scope)
         run.add(**gold_counts(gold))
-        checks = tuple(end_of_run_checks(store, config, sla, run, sources=[s.name for s in sources]))
+        checks = tuple(end_of_run_checks(store, config, sla, run, sources=[s.name for s in sources],
+                                          kinds=BATCH_CHECKS))
     except Exception as exc:
         run.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -1,4 +1,4 @@
-"""SLA checks against the lake: freshness, data-quality pass rate, hop lag, streaming latency.
+"""SLA checks against the lake: freshness, data-quality pass rate, hop lag, streaming latencies.
 
 Each check yields one line ``OK|WARN|BREACH <check> <measured> <threshold>``
 for cron or an orchestrator. WARN means a measure has used ``warn_fraction``
@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 from customer_mdm.config import PipelineConfig
@@ -25,8 +25,12 @@ from customer_mdm.storage import TableStore
 log = logging.getLogger(__name__)
 Status = Literal["OK", "WARN", "BREACH"]
 Direction = Literal["max", "min"]
-CheckKind = Literal["freshness_hours", "pass_rate", "hop_lag_versions", "latency_seconds"]
-CHECK_KINDS: tuple[CheckKind, ...] = ("freshness_hours", "pass_rate", "hop_lag_versions", "latency_seconds")
+CheckKind = Literal["freshness_hours", "pass_rate", "hop_lag_versions", "latency_seconds",
+                    "end_to_end_latency_seconds"]
+CHECK_KINDS: tuple[CheckKind, ...] = ("freshness_hours", "pass_rate", "hop_lag_versions", "latency_seconds",
+                                      "end_to_end_latency_seconds")
+#: Latencies are the stream job's to measure: a batch run moves neither, so it does not judge them.
+BATCH_CHECKS: tuple[CheckKind, ...] = ("freshness_hours", "pass_rate", "hop_lag_versions")
 #: Commits that rewrite or clean files without new data; freshness looks past them.
 MAINTENANCE_OPERATIONS = frozenset({"CREATE TABLE", "OPTIMIZE", "VACUUM START", "VACUUM END"})
 _HISTORY_WINDOW = 50
@@ -75,19 +79,22 @@ def worst_pass_rates(dq_metrics: DataFrame) -> DataFrame:
         .select("source_system", "run_id", "rule", "pass_rate")
 
 
-def latest_latency(progress: DataFrame) -> DataFrame:
-    """Per source, seconds from the oldest event of its latest non-empty micro-batch to the bronze commit."""
-    batches = progress.where(F.col("min_kafka_timestamp").isNotNull() & F.col("committed_at").isNotNull())
+def latest_latency(progress: DataFrame, *, hop: str) -> DataFrame:
+    """Per source (gold: one row, source null), the latency of the hop's latest commit that carried Kafka events.
+
+    Ingest: oldest Kafka timestamp of the micro-batch -> bronze commit; gold: oldest Kafka timestamp of the
+    increment -> golden-record commit, the end-to-end latency.
+    """
+    commits = progress.where((F.col("hop") == hop) & F.col("latency_seconds").isNotNull())
     latest = Window.partitionBy("source").orderBy(F.col("committed_at").desc())
-    return batches.withColumn("_n", F.row_number().over(latest)).where("_n = 1").select(
-        "source", "batch_id",
-        ((F.unix_micros("committed_at") - F.unix_micros("min_kafka_timestamp")) / 1e6).alias("latency_seconds"))
+    return commits.withColumn("_n", F.row_number().over(latest)).where("_n = 1") \
+        .select("source", "batch_id", "latency_seconds")
 
 
 def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
                  now: dt.datetime | None = None, sources: Collection[str] | None = None,
                  kinds: Collection[CheckKind] = CHECK_KINDS) -> list[CheckResult]:
-    """Every configured check, in a fixed order: freshness, pass rate, hop lag, latency; sources by name.
+    """Every configured check, in a fixed order: freshness, pass rate, hop lag, latencies; sources by name.
 
     ``sources`` and ``kinds`` narrow the checks: a run judges what it ran, health the whole lake.
     """
@@ -114,15 +121,20 @@ def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
             results.append(judge(f"hop_lag_versions.{s.name}", lag, threshold=sla.max_hop_lag_versions,
                                  direction="max", warn_fraction=warn,
                                  note=f"{s.bronze_table} does not exist yet" if lag is None else ""))
+    kafka_sources = [s for s in sources_checked if s.format == "kafka"]
+    progress = store.read(STREAM_PROGRESS) if store.exists(STREAM_PROGRESS) else None
     if sla.max_latency_seconds is not None and "latency_seconds" in kinds:
-        latencies = {r["source"]: r for r in latest_latency(store.read(STREAM_PROGRESS)).collect()} \
-            if store.exists(STREAM_PROGRESS) else {}
-        for s in (s for s in sources_checked if s.format == "kafka"):
-            row = latencies.get(s.name)
-            results.append(judge(f"latency_seconds.{s.name}", None if row is None else row["latency_seconds"],
-                                 threshold=sla.max_latency_seconds, direction="max", warn_fraction=warn,
-                                 note="no micro-batch recorded in ops.stream_progress" if row is None
-                                 else f"batch {row['batch_id']}"))
+        latencies = {r["source"]: r for r in latest_latency(progress, hop="ingest").collect()} \
+            if progress is not None else {}
+        for s in kafka_sources:
+            results.append(_latency(f"latency_seconds.{s.name}", latencies.get(s.name), sla.max_latency_seconds,
+                                    warn_fraction=warn, unseen="no micro-batch recorded in ops.stream_progress"))
+    if sla.max_end_to_end_latency_seconds is not None and "end_to_end_latency_seconds" in kinds and kafka_sources:
+        gold = latest_latency(progress, hop="gold").collect() if progress is not None else []
+        results.append(_latency("end_to_end_latency_seconds", gold[0] if gold else None,
+                                sla.max_end_to_end_latency_seconds,
+                                warn_fraction=warn, unseen="no gold increment with Kafka events recorded in "
+                                                           "ops.stream_progress"))
     return results
 
 
@@ -137,6 +149,13 @@ def end_of_run_checks(store: TableStore, config: PipelineConfig, sla: SlaConfig 
     run.add(sla_ok=sum(c.status == "OK" for c in checks), sla_warn=sum(c.status == "WARN" for c in checks),
             sla_breach=sum(c.status == "BREACH" for c in checks))
     return checks
+
+
+def _latency(check: str, row: Row | None, threshold: float, *, warn_fraction: float, unseen: str) -> CheckResult:
+    if row is None:
+        return judge(check, None, threshold=threshold, direction="max", warn_fraction=warn_fraction, note=unseen)
+    return judge(check, row["latency_seconds"], threshold=threshold, direction="max", warn_fraction=warn_fraction,
+                 note=f"{'increment' if row['source'] is None else 'batch'} {row['batch_id']}")
 
 
 def _freshness(store: TableStore, source: str, hours: float, *, now: dt.datetime,
