@@ -1,18 +1,13 @@
 """A broker lost while the stream job runs: ingest waits for it and restarts from the checkpoint, exactly once."""
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from chispa import assert_df_equality
 from kafka.producer.future import RecordMetadata
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -21,7 +16,7 @@ from customer_mdm.embedded_kafka import EmbeddedBroker, start_broker, stop_broke
 from customer_mdm.errors import BrokerUnavailableError, SourceError
 from customer_mdm.ops.tables import RUNS
 from customer_mdm.sources.kafka import KafkaOffsetRange, KafkaReadOptions, KafkaStreamReader, broker_lost, read_range
-from test_stream_job import JOB, _job_conf, _Lines, _sent_rows, _store
+from test_stream_job import _job_conf, _store, assert_bronze_holds, running_job
 
 pytest_plugins = ("kafka_broker",)
 NewTopic = Callable[..., str]
@@ -75,11 +70,7 @@ def test_a_broker_lost_mid_stream_is_waited_for_and_ingest_resumes_exactly_once(
     sent = produce(topic, records[:20], bootstrap_servers=servers)
     conf = _job_conf(tmp_path, servers, topic, connect_backoff_max_seconds=1, options=FAST_FAILING)
     lake = tmp_path / "lake"
-    job = subprocess.Popen([sys.executable, str(JOB), "--conf", str(conf), "--lake", str(lake), "--trigger", "0.5",
-                            "--hops", "none"],
-                           stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stderr = _Lines(job)
+    with running_job(conf, lake, "--trigger", "0.5", "--hops", "none") as stderr:
         stderr.wait_for(r"ingest_crm_events batch 0: 20 rows -> bronze.crm_events")
         stop_broker(own_broker.data_dir)
         stderr.wait_for(rf"WARNING .*ingest_crm_events: lost the Kafka broker at {servers} \(customer_mdm\.errors\."
@@ -92,18 +83,11 @@ def test_a_broker_lost_mid_stream_is_waited_for_and_ingest_resumes_exactly_once(
         sent += produce(topic, records[20:], bootstrap_servers=servers)
         deadline = time.monotonic() + 120
         while _bronze_rows(stderr.lines) < 30:
-            assert time.monotonic() < deadline and job.poll() is None, "".join(stderr.lines)
+            assert time.monotonic() < deadline and stderr.process.poll() is None, "".join(stderr.lines)
             time.sleep(0.2)
-        job.send_signal(signal.SIGTERM)
-        assert job.wait(timeout=120) == 0, "".join(stderr.lines)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
+        stderr.stop()
 
     store = _store(spark, conf, lake)
-    bronze = store.read("bronze.crm_events")
-    assert_df_equality(bronze.select("_kafka_topic", "_kafka_partition", "_kafka_offset", "value"),
-                       _sent_rows(spark, topic, sent, values), ignore_row_order=True, ignore_nullable=True)
-    assert bronze.select("_kafka_partition", "_kafka_offset").distinct().count() == 30
+    assert_bronze_holds(spark, store, topic, sent, values)
     [finished] = store.read(RUNS).where(F.col("status") != "RUNNING").collect()
     assert (finished.status, finished.rows_written, finished.counts["ingest_restarts"]) == ("SUCCEEDED", 30, 1)

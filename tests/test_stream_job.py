@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -22,6 +23,9 @@ from pyspark.sql.types import LongType, StructField, StructType
 
 from customer_mdm.config import load_config
 from customer_mdm.embedded_kafka import EmbeddedBroker, start_broker, stop_broker
+from customer_mdm.config.operations import load_operations
+from customer_mdm.hops.catch_up import gold_silver_version
+from customer_mdm.ops.health import evaluate_sla
 from customer_mdm.ops.faults import KILL_AFTER, KILL_AT
 from customer_mdm.ops.tables import RUNS, STREAM_PROGRESS
 from customer_mdm.storage import TableStore, open_store
@@ -60,6 +64,11 @@ def _run_job(conf: Path, lake: Path, *args: str, env: dict[str, str] | None = No
                           start_new_session=True)
 
 
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def _store(spark: SparkSession, conf: Path, lake: Path) -> TableStore:
     return open_store(spark, load_config(conf, lake=lake))
 
@@ -67,6 +76,26 @@ def _store(spark: SparkSession, conf: Path, lake: Path) -> TableStore:
 def _sent_rows(spark: SparkSession, topic: str, sent: list[RecordMetadata], values: list[bytes]) -> DataFrame:
     return spark.createDataFrame([(topic, m.partition, m.offset, v) for m, v in zip(sent, values)],
                                  "_kafka_topic string, _kafka_partition int, _kafka_offset long, value binary")
+
+
+def assert_bronze_holds(spark: SparkSession, store: TableStore, topic: str, sent: list[RecordMetadata],
+                        values: list[bytes]) -> None:
+    """bronze.crm_events holds exactly the sent records: each (partition, offset) once, bytes as sent."""
+    bronze = store.read("bronze.crm_events")
+    assert_df_equality(bronze.select("_kafka_topic", "_kafka_partition", "_kafka_offset", "value"),
+                       _sent_rows(spark, topic, sent, values), ignore_row_order=True, ignore_nullable=True)
+
+
+@contextmanager
+def running_job(conf: Path, lake: Path, *args: str) -> Iterator[_Lines]:
+    """The job in the background with its stderr collected; killed if the test leaves it running."""
+    job = subprocess.Popen([sys.executable, str(JOB), "--conf", str(conf), "--lake", str(lake), *args],
+                           stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        yield _Lines(job)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
 
 
 class _Lines:
@@ -78,6 +107,11 @@ class _Lines:
         assert process.stderr is not None
         self._thread = threading.Thread(target=lambda: self.lines.extend(process.stderr or []), daemon=True)
         self._thread.start()
+
+    def stop(self) -> None:
+        """SIGTERM, as an orchestrator stops the job: it finishes the batch in flight and exits 0."""
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=300) == 0, "".join(self.lines)
 
     def wait_for(self, pattern: str, *, seconds: float = 300) -> str:
         deadline = time.monotonic() + seconds
@@ -119,29 +153,18 @@ def test_exactly_once_through_two_kills_a_broker_outage_and_a_graceful_stop(
 
     # restarted while the broker is down: it waits, then catches up and stops cleanly on SIGTERM
     stop_broker(own_broker.data_dir)
-    job = subprocess.Popen([sys.executable, str(JOB), "--conf", str(conf), "--lake", str(lake), "--trigger", "0.5",
-                            "--hops", "none"],
-                           stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stderr = _Lines(job)
+    with running_job(conf, lake, "--trigger", "0.5", "--hops", "none") as stderr:
         stderr.wait_for(rf"Kafka at {servers} not reachable \(\w+\); attempt 2, retrying in 2 s")
         start_broker(own_broker.data_dir, port=own_broker.port)
         stderr.wait_for(rf"Kafka at {servers} reachable after \d attempts")
         stderr.wait_for(r"ingest_crm_events batch 4: 10 rows -> bronze.crm_events version 5")
-        job.send_signal(signal.SIGTERM)
-        assert job.wait(timeout=300) == 0, "".join(stderr.lines)
+        stderr.stop()
         stderr.wait_for(r"SIGTERM: finishing the micro-batch in flight, then stopping")
         # batch 4 finished completely: Spark's commit log has it, so a restart would not even replay it
         assert (lake / "_checkpoints" / "ingest" / "crm_events" / "commits" / "4").is_file()
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
 
     store = _store(spark, conf, lake)
-    bronze = store.read("bronze.crm_events")
-    assert_df_equality(bronze.select("_kafka_topic", "_kafka_partition", "_kafka_offset", "value"),
-                       _sent_rows(spark, topic, sent, values), ignore_row_order=True, ignore_nullable=True)
-    assert bronze.select("_kafka_partition", "_kafka_offset").distinct().count() == 90
+    assert_bronze_holds(spark, store, topic, sent, values)
     assert store.txn_version("bronze.crm_events", "stream:crm_events") == 4
     [finished] = store.read(RUNS).where(F.col("status") != "RUNNING").collect()
     assert (finished.status, finished.rows_written) == ("SUCCEEDED", 50)
@@ -195,22 +218,14 @@ def test_silver_and_gold_catch_up_behind_ingest_and_a_failing_gold_hop_never_hol
     # a gold table left by an older release with other columns: every gold catch-up fails until it is removed
     store.ensure_table("gold.resolve_log", StructType([StructField("increment", LongType())]))
 
-    job = subprocess.Popen([sys.executable, str(JOB), "--conf", str(conf), "--lake", str(lake), "--trigger", "0.5",
-                            "--silver-every", "0.5", "--gold-every", "0.5"],
-                           stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stderr = _Lines(job)
+    with running_job(conf, lake, "--trigger", "0.5", "--silver-every", "0.5", "--gold-every", "0.5") as stderr:
         error = stderr.wait_for(r"gold hop failed \(1 in a row\): SchemaMismatchError: ").split("): ", 1)[1].strip()
         stderr.wait_for(r"gold hop: retrying in 1 s")
         stderr.wait_for(r"gold hop: retrying in 2 s")
         # ingest and silver carry on while gold keeps failing
         stderr.wait_for(r"ingest_crm_events batch 0: 5 rows -> bronze.crm_events version 1")
         stderr.wait_for(r"silver crm_events: bronze versions \(-1, 1\]: read 5 = upserted 5 ")
-        job.send_signal(signal.SIGTERM)
-        assert job.wait(timeout=300) == 0, "".join(stderr.lines)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
+        stderr.stop()
     continuous = store.read(STREAM_PROGRESS)
     assert error.startswith("SchemaMismatchError: data does not fit table gold.resolve_log: ")
     assert sum(r.input_rows for r in continuous.where("hop = 'silver'").collect()) == 5
@@ -218,6 +233,7 @@ def test_silver_and_gold_catch_up_behind_ingest_and_a_failing_gold_hop_never_hol
         {("FAILED", error)}
 
     shutil.rmtree(store.path("gold.resolve_log"))
+    (conf / "operations.yaml").write_text("sla:\n  max_latency_seconds: 3600\n  max_end_to_end_latency_seconds: 3600\n")
     drained = _run_job(conf, lake, "--trigger", "available-now")
     assert drained.returncode == 0, drained.stderr
     assert_df_equality(store.read("silver.party").select("source_record_id", "email"),
@@ -235,6 +251,17 @@ def test_silver_and_gold_catch_up_behind_ingest_and_a_failing_gold_hop_never_hol
         (-1, store.version("silver.party"), 0, 5, len(entities))
     # the events came in during the first run: their Kafka times reach gold through its recorded silver runs
     assert gold.latency_seconds >= (gold.committed_at - gold.max_kafka_timestamp).total_seconds() > 0
+    # the run ends judging that end-to-end latency, Kafka -> golden record, and ingest's of the first run
+    [ingest] = continuous.where("hop = 'ingest' AND latency_seconds IS NOT NULL").collect()
+    sla = [line.split() for line in drained.stdout.splitlines() if line.strip().startswith("sla ")]
+    assert sla == [["sla", "OK", "latency_seconds.crm_events", f"{ingest.latency_seconds:.4g}", "<=3600",
+                    "(batch", "0)"],
+                   ["sla", "OK", "end_to_end_latency_seconds", f"{gold.latency_seconds:.4g}", "<=3600",
+                    "(increment", f"{gold.batch_id})"]], drained.stdout
+    strict = load_operations(_write(tmp_path / "strict.yaml", "sla:\n  max_end_to_end_latency_seconds: 1\n"),
+                             known_sources=["crm_events"]).sla
+    assert [c.line() for c in evaluate_sla(store, load_config(conf, lake=lake), strict)] == \
+        [f"BREACH end_to_end_latency_seconds {gold.latency_seconds:.4g} <=1 (increment {gold.batch_id})"]
 
 
 def test_poison_events_become_dead_letters_with_their_bytes_and_the_stream_goes_on(
@@ -269,3 +296,47 @@ def test_poison_events_become_dead_letters_with_their_bytes_and_the_stream_goes_
     assert dead == {m.offset: (key, value, error)
                     for m, (key, (value, error)) in zip(sent[1:6], poison.items())}
     assert sorted(r.source_record_id for r in store.read("silver.party").collect()) == ["C01", "C07", "C08"]
+
+
+def test_maintenance_beside_a_running_stream_loses_and_doubles_nothing(
+        spark: SparkSession, kafka_broker: EmbeddedBroker, new_topic: NewTopic, produce: Produce,
+        tmp_path: Path) -> None:
+    topic = new_topic(partitions=2)
+    conf, lake = _job_conf(tmp_path, kafka_broker.bootstrap_servers, topic), tmp_path / "lake"
+    shipped = yaml.safe_load((REPO / "conf" / "operations.yaml").read_text(encoding="utf-8"))
+    (conf / "operations.yaml").write_text(yaml.safe_dump({"maintenance": shipped["maintenance"]}), encoding="utf-8")
+    people = sorted(PEOPLE)
+    rounds = [[_event(f"C{i:02d}", people[(i + r) % len(people)], f"2024-01-0{r + 1} 10:00:00") for i in range(6)]
+              for r in range(2)]
+    sent = produce(topic, rounds[0])
+    store = _store(spark, conf, lake)
+
+    with running_job(conf, lake, "--trigger", "0.5", "--silver-every", "0.5", "--gold-every", "0.5") as stderr:
+        stderr.wait_for(r"gold increment 1 ")
+        maintain = [sys.executable, str(REPO / "jobs" / "maintain.py"), "--conf", str(conf), "--lake", str(lake)]
+        # every layer takes new writes while the tables are rewritten, vacuumed and checkpointed
+        running = subprocess.Popen(maintain, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        sent += produce(topic, rounds[1])
+        out, err = running.communicate(timeout=300)
+        expected = {f"C{i:02d}": PEOPLE[people[(i + 1) % len(people)]][2] for i in range(6)}
+
+        def caught_up() -> bool:
+            emails = {r.source_record_id: r.email for r in store.read("silver.party").collect()}
+            return emails == expected and store.version("silver.party") <= gold_silver_version(store)
+        deadline = time.monotonic() + 240
+        while not caught_up():
+            assert time.monotonic() < deadline and stderr.process.poll() is None, "".join(stderr.lines)
+            time.sleep(2)
+        stderr.stop()
+
+    assert running.returncode == 0, err[-3000:]
+    # a table the stream appended to while it was compacted; merge-written ones stay at a file or two this small
+    rewritten = {line.split()[0] for line in out.splitlines() if line.split()[1:2] in (["compact"], ["z-order"])}
+    assert "ops.stream_progress" in rewritten, out
+    assert_bronze_holds(spark, store, topic, sent, [value for events in rounds for _, value in events])
+    history = store.read("silver.party_history")
+    assert history.count() == 12 and history.where("is_current").count() == 6  # every version once
+    xref = store.read("gold.entity_xref").where("is_current")
+    assert sorted(r.source_record_id for r in xref.collect()) == sorted(expected)
+    assert {r.entity_id for r in store.read("gold.golden_record").collect()} == {r.entity_id for r in xref.collect()}

@@ -3,8 +3,9 @@
 Safe beside a running stream or batch:
 - compaction and z-ordering commit with ``dataChange: false``: the rows stay
   the same, the hops' incremental reads skip such commits, and appends never
-  conflict with them (a concurrent MERGE that rewrote the same files wins or
-  retries; a compaction that loses fails this table only, for the next run);
+  conflict with them; a MERGE of a hop and a compaction racing for the same
+  files: the loser re-runs on the winner's snapshot (the hop's merge as a
+  whole, the compaction as a fresh rewrite), a few times before giving up;
 - vacuum only deletes files unreferenced for longer than the retention, which
   may never be below ``maintenance.min_retention_hours``: snapshots a reader,
   a replay or a time travel still uses within that window keep their files,

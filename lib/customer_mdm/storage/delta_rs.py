@@ -299,10 +299,12 @@ class DeltaRsStore(TableStore):
         return self._open(table).history(limit=limit)
 
     def compact(self, table: str) -> dict[str, Any]:
-        return dict(self._open(table).optimize.compact())
+        """A rewrite that lost the race to a merge is redone on the new snapshot: it changes no rows."""
+        return dict(self._retry_conflicts(table, lambda: self._open(table).optimize.compact(), lambda: False) or {})
 
     def z_order(self, table: str, columns: Sequence[str]) -> dict[str, Any]:
-        return dict(self._open(table).optimize.z_order(list(columns)))
+        return dict(self._retry_conflicts(table, lambda: self._open(table).optimize.z_order(list(columns)),
+                                          lambda: False) or {})
 
     def vacuum(self, table: str, *, retention_hours: int, dry_run: bool = False) -> list[str]:
         return list(self._open(table).vacuum(retention_hours=retention_hours, dry_run=dry_run,
