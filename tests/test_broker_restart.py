@@ -16,7 +16,7 @@ from customer_mdm.embedded_kafka import EmbeddedBroker, start_broker, stop_broke
 from customer_mdm.errors import BrokerUnavailableError, SourceError
 from customer_mdm.ops.tables import RUNS
 from customer_mdm.sources.kafka import KafkaOffsetRange, KafkaReadOptions, KafkaStreamReader, broker_lost, read_range
-from test_stream_job import _job_conf, _store, assert_bronze_holds, running_job
+from test_stream_job import _job_conf, _store, assert_bronze_holds, running_job, upsert_events
 
 pytest_plugins = ("kafka_broker",)
 NewTopic = Callable[..., str]
@@ -65,8 +65,7 @@ def test_a_broker_lost_mid_stream_is_waited_for_and_ingest_resumes_exactly_once(
         tmp_path: Path) -> None:
     servers = own_broker.bootstrap_servers
     topic = new_topic(partitions=2, bootstrap_servers=servers)
-    values = [b'{"op": "upsert", "customer_id": "C%02d", "n": %d}' % (i % 7, i) for i in range(30)]
-    records = [(b"C%02d" % (i % 7), v) for i, v in enumerate(values)]
+    values, records = upsert_events(30, customers=7)
     sent = produce(topic, records[:20], bootstrap_servers=servers)
     conf = _job_conf(tmp_path, servers, topic, connect_backoff_max_seconds=1, options=FAST_FAILING)
     lake = tmp_path / "lake"

@@ -78,6 +78,12 @@ def _sent_rows(spark: SparkSession, topic: str, sent: list[RecordMetadata], valu
                                  "_kafka_topic string, _kafka_partition int, _kafka_offset long, value binary")
 
 
+def upsert_events(count: int, *, customers: int) -> tuple[list[bytes], list[tuple[bytes, bytes]]]:
+    """Small upserts keyed by customer id, round robin: their values, and the (key, value) records to send."""
+    values = [b'{"op": "upsert", "customer_id": "C%02d", "n": %d}' % (i % customers, i) for i in range(count)]
+    return values, [(b"C%02d" % (i % customers), v) for i, v in enumerate(values)]
+
+
 def assert_bronze_holds(spark: SparkSession, store: TableStore, topic: str, sent: list[RecordMetadata],
                         values: list[bytes]) -> None:
     """bronze.crm_events holds exactly the sent records: each (partition, offset) once, bytes as sent."""
@@ -133,8 +139,7 @@ def test_exactly_once_through_two_kills_a_broker_outage_and_a_graceful_stop(
         tmp_path: Path) -> None:
     servers = own_broker.bootstrap_servers
     topic = new_topic(partitions=2, bootstrap_servers=servers)
-    values = [b'{"op": "upsert", "customer_id": "C%02d", "n": %d}' % (i % 9, i) for i in range(90)]
-    records = [(b"C%02d" % (i % 9), v) for i, v in enumerate(values)]
+    values, records = upsert_events(90, customers=9)
     sent = produce(topic, records[:60], bootstrap_servers=servers)
     conf = _job_conf(tmp_path, servers, topic, max_offsets_per_trigger=20)
     lake = tmp_path / "lake"
