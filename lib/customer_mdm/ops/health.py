@@ -122,7 +122,7 @@ def evaluate_sla(store: TableStore, config: PipelineConfig, sla: SlaConfig, *,
                                  direction="max", warn_fraction=warn,
                                  note=f"{s.bronze_table} does not exist yet" if lag is None else ""))
     kafka_sources = [s for s in sources_checked if s.format == "kafka"]
-    progress = store.read(STREAM_PROGRESS) if store.exists(STREAM_PROGRESS) else None
+    progress = store.read(STREAM_PROGRESS) if kafka_sources and store.exists(STREAM_PROGRESS) else None
     if sla.max_latency_seconds is not None and "latency_seconds" in kinds:
         latencies = {r["source"]: r for r in latest_latency(progress, hop="ingest").collect()} \
             if progress is not None else {}
