@@ -1,9 +1,14 @@
 """Named crash points for fault-injection tests.
 
-``MDM_KILL_AT=<name>`` SIGKILLs the whole process group (driver, Spark's JVM
-and its Python workers, wherever the point is reached) at the point of that
-name, so run a job under test in a session of its own; ``MDM_KILL_AFTER=N`` lets the point pass N
-times first. Unset, a kill point costs one dictionary lookup.
+``MDM_KILL_AT=<name>`` SIGKILLs the whole job (driver, Spark's JVM and its
+Python workers) at the point of that name, wherever it is reached, so run a
+job under test in a session of its own; ``MDM_KILL_AFTER=N`` lets the point
+pass N times first. Unset, a kill point costs one dictionary lookup.
+
+PySpark's Python workers run in a process group of their own, inside the
+driver's session: a point reached in a worker (the commit of an append)
+kills the session leader's group first, then its own, so neither the driver
+nor the worker that was about to commit lives on.
 """
 from __future__ import annotations
 
@@ -22,4 +27,7 @@ def kill_point(name: str) -> None:
     if seen < int(os.environ.get(KILL_AFTER, "0")):
         os.environ[_COUNTER] = str(seen + 1)
         return
-    os.killpg(os.getpgid(0), signal.SIGKILL)
+    own_group, job_group = os.getpgid(0), os.getsid(0)
+    if job_group != own_group:
+        os.killpg(job_group, signal.SIGKILL)
+    os.killpg(own_group, signal.SIGKILL)

@@ -189,7 +189,9 @@ class TableStore(ABC):
     def z_order(self, table: str, columns: Sequence[str]) -> dict[str, Any]: ...
 
     @abstractmethod
-    def vacuum(self, table: str, *, retention_hours: int, dry_run: bool = False) -> list[str]: ...
+    def vacuum(self, table: str, *, retention_hours: int, dry_run: bool = False) -> list[str]:
+        """Deletes the table's files older than the retention that its current version does not reference:
+        removed files and files no commit ever added (left by a killed write); returns their paths."""
 
     @abstractmethod
     def checkpoint(self, table: str) -> int:

@@ -307,8 +307,9 @@ class DeltaRsStore(TableStore):
                                           lambda: False) or {})
 
     def vacuum(self, table: str, *, retention_hours: int, dry_run: bool = False) -> list[str]:
+        # full: also files no commit ever added (a job killed inside an append leaves its tasks' files)
         return list(self._open(table).vacuum(retention_hours=retention_hours, dry_run=dry_run,
-                                             enforce_retention_duration=False))
+                                             enforce_retention_duration=False, full=True))
 
     def checkpoint(self, table: str) -> int:
         delta = self._open(table)
