@@ -1,9 +1,10 @@
 """Shared fixtures: one SparkSession for the whole run, a fresh lake folder per test."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from customer_mdm.ops.runs import Run
 from customer_mdm.samples.generator import generate
 from customer_mdm.spark import build_session
 from customer_mdm.storage import TableStore, open_store
+from fault_report import FaultReport, FaultRow, write_into
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_SPARK = SparkSettings(master="local[2]", app_name="customer-mdm-tests", shuffle_partitions=2,
@@ -87,3 +89,35 @@ def sample_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
         logger.removeHandler(collect)
         logger.setLevel(level)
     return SampleLake(root, config, store, summary, tuple(collect.lines))
+
+
+_FAULTS = FaultReport()
+RecordFault = Callable[..., None]
+
+
+@pytest.fixture
+def fault_report(request: pytest.FixtureRequest) -> RecordFault:
+    """Records a row of the fault table (tests/fault_report.py); call it after the test's assertions."""
+    test = request.node.path.name
+
+    def record(fault: str, *, expected: str, observed: str, checked: int | None = None, lost: int | None = None,
+               duplicated: int | None = None) -> None:
+        _FAULTS.add(FaultRow(fault, expected, observed, checked, lost, duplicated, test))
+    return record
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    """True when this run selected every test: the tests folder, no -k or -m."""
+    tests = Path(__file__).resolve().parent
+    args = [Path(a).resolve() for a in config.args] or [tests]
+    return args == [tests] and not config.option.keyword and not config.option.markexpr
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    if not _FAULTS.rows:
+        return
+    table = _FAULTS.markdown(when=dt.datetime.now(dt.timezone.utc))
+    written = exitstatus == 0 and _whole_suite(config) and write_into(REPO / "README.md", table)
+    terminalreporter.write_sep("-", "fault table" + (" (written into README.md)" if written else ""))
+    terminalreporter.write_line(table)

@@ -112,10 +112,14 @@ def test_missing_files_are_named(tmp_path):
     ]
 
 
-def test_batch_job_stops_on_bad_configuration_before_any_write(tmp_path):
+def test_batch_job_stops_on_bad_configuration_before_any_write(tmp_path, fault_report):
     conf = conf_dir(tmp_path, "lake_root: lake\nspark: {shuffle_partitions: -1}\n")
     result = subprocess.run([sys.executable, str(REPO / "jobs" / "batch_job.py"), "--conf", str(conf)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert f"{conf / 'pipeline.yaml'}: spark.shuffle_partitions: expected an integer >= 1 (got -1)" in result.stderr
+    message = f"{conf / 'pipeline.yaml'}: spark.shuffle_partitions: expected an integer >= 1 (got -1)"
+    assert message in result.stderr
     assert not (tmp_path / "lake").exists()
+    fault_report("configuration mistakes (this file: every kind, each message checked exactly)",
+                 expected="exit 2 before any write; the message names file, key and expectation",
+                 observed=f"exit 2, no lake folder; `{message.split(': ', 1)[1]}`")

@@ -68,7 +68,7 @@ def _pii_of(store, records):
     return values(erased) - values(party.subtract(erased))
 
 
-def test_an_erased_entity_leaves_every_layer_and_its_files(spark, copied, caplog):
+def test_an_erased_entity_leaves_every_layer_and_its_files(spark, copied, caplog, fault_report):
     root, config, operations = copied
     store = _store(spark, config)
     current = store.read("gold.entity_xref").where("is_current").groupBy("entity_id").count() \
@@ -117,6 +117,12 @@ def test_an_erased_entity_leaves_every_layer_and_its_files(spark, copied, caplog
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "erasure erase-test: %d source record(s)" % len(records) in logged
     assert not [v for v in pii | {i for _, i in records} if v in logged]
+    fault_report("erasure request for an entity (`jobs/erase.py --entity`)",
+                 expected="the person leaves every layer and its data files; a suppression hash keeps replays and "
+                          "re-sent rows out",
+                 observed=f"{len(records)} source records deleted from {len(KEYED) + len(PAIRED)} tables and bronze, "
+                          f"files vacuumed, none of {len(pii)} PII values left outside gold's change-data files; "
+                          f"the log names no id")
 
 
 def test_after_erasing_one_record_the_rest_is_rebuilt_and_replays_and_resends_keep_it_out(spark, copied):
