@@ -15,13 +15,12 @@ the same words (``sasl.plain.username`` -> ``sasl_plain_username``); with
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from customer_mdm.config.reader import Section
+from customer_mdm.config.secrets import EXPECTED_REFERENCE, MASK, is_reference, resolve_reference
 
 # kafka-python: the mdm_kafka Python source (no jar needed); spark: Spark's own kafka source (the
 # spark-sql-kafka jar must be on the classpath). A confluent-kafka reader is not offered yet.
@@ -50,7 +49,6 @@ KAFKA_PYTHON_OPTIONS: Mapping[str, type] = {
 _CONNECTION_PREFIXES = ("security_", "sasl_", "ssl_", "client_id", "client_dns_lookup", "request_timeout_ms",
                         "reconnect_backoff", "retry_backoff_ms", "connections_max_idle_ms", "metadata_max_age_ms")
 _SECRET_WORDS = ("password", "secret", "token", "jaas", "credential")
-MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -146,15 +144,15 @@ def kafka_python_name(name: str) -> str:
 
 def option_problem(name: str, value: str, *, client: str) -> str | None:
     """What is wrong with one client option, as the 'expected ...' part of a config issue."""
-    if is_secret(name) and not value.startswith(("env:", "file:")):
-        return "a reference env:VARIABLE or file:/path/to/secret (secrets never live in YAML)"
+    if is_secret(name) and not is_reference(value):
+        return EXPECTED_REFERENCE
     if client != "kafka-python":
         return None
     keyword = kafka_python_name(name)
     if keyword not in KAFKA_PYTHON_OPTIONS:
         known = sorted(k.replace("_", ".") for k in KAFKA_PYTHON_OPTIONS)
         return f"a kafka-python client option, one of {known}"
-    if not value.startswith(("env:", "file:")):
+    if not is_reference(value):
         try:
             _convert(keyword, value)
         except ValueError as exc:
@@ -164,19 +162,10 @@ def option_problem(name: str, value: str, *, client: str) -> str | None:
 
 def resolve_secret(name: str, value: str) -> str:
     """The value an option reference points to; raises LookupError naming the option, never the secret."""
-    if value.startswith("env:"):
-        variable = value[4:]
-        if variable not in os.environ:
-            raise LookupError(f"Kafka option {name!r} refers to environment variable {variable}, which is not set")
-        return os.environ[variable]
-    if value.startswith("file:"):
-        path = Path(value[5:])
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise LookupError(f"Kafka option {name!r} refers to secret file {path}, which cannot be read "
-                              f"({exc.strerror})") from None
-    return value
+    try:
+        return resolve_reference(value)
+    except LookupError as exc:
+        raise LookupError(f"Kafka option {name!r} refers to {exc}") from None
 
 
 def kafka_python_config(options: Mapping[str, str], *, connection_only: bool = False) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Operator settings, the typed model of ``conf/operations.yaml``: table maintenance and SLA thresholds.
+"""Operator settings, the typed model of ``conf/operations.yaml``: table maintenance, SLA thresholds, exports.
 
 Layout::
 
@@ -15,6 +15,7 @@ Layout::
       max_hop_lag_versions: 3       # bronze versions not yet applied to silver, per source
       max_latency_seconds: 60       # Kafka timestamp -> bronze commit, latest micro-batch per source
       max_end_to_end_latency_seconds: 300  # Kafka timestamp -> golden-record commit, latest gold increment
+    export:                         # jobs/export.py: table, file format, PII columns (see customer_mdm.config.export)
 
 Every mistake is collected and raised once, naming the file, the key and what
 was expected. A table matches its exact name first, else the first pattern
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from customer_mdm.config.export import ExportConfig, export_settings
 from customer_mdm.config.reader import Issues, Section, load_yaml
 
 #: Seven days: replay and time travel reach back this far after a compaction.
@@ -75,6 +77,7 @@ class OperationsConfig:
     file: Path
     maintenance: MaintenanceConfig
     sla: SlaConfig
+    export: ExportConfig
 
 
 def load_operations(path: str | Path, *, known_sources: Iterable[str]) -> OperationsConfig:
@@ -84,11 +87,12 @@ def load_operations(path: str | Path, *, known_sources: Iterable[str]) -> Operat
     data = load_yaml(file, issues)
     issues.raise_if_any()
     top = Section(data or {}, file=str(file), prefix="", issues=issues)
-    top.allow_only(["maintenance", "sla"])
+    top.allow_only(["maintenance", "sla", "export"])
     maintenance = _maintenance(top.section("maintenance"))
     sla = _sla(top.section("sla"), sorted(known_sources))
+    export = export_settings(top.section("export"))
     issues.raise_if_any()
-    return OperationsConfig(file=file, maintenance=maintenance, sla=sla)
+    return OperationsConfig(file=file, maintenance=maintenance, sla=sla, export=export)
 
 
 def _maintenance(s: Section) -> MaintenanceConfig:
