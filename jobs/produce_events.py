@@ -7,21 +7,23 @@ replayed in name order, so events follow the extracts' history.
 
 ``--malformed N`` adds N poison messages spread through the stream (not JSON,
 not UTF-8, null value) so the silver hop's dead-letter path gets exercised.
+
+``--client confluent`` sends with confluent-kafka (librdkafka, C) instead of
+kafka-python: a load generator that leaves the CPU to the job it loads
+(benchmarks; ``make bench`` installs it). It takes no ``kafka.options``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import glob
 import json
 import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -31,27 +33,17 @@ from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config,
 from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.config.kafka import kafka_python_config
 from customer_mdm.errors import ConfigError, MdmError
-from customer_mdm.party import SOURCE_RECORD_ID
+from customer_mdm.samples.events import Event, change_events, read_rows, soak_updates, with_malformed
 
 log = logging.getLogger("produce_events")
-
-# Poison messages, in the order they are cycled through.
-MALFORMED: tuple[bytes | None, ...] = (b'{"op": "upsert", "customer_id": ', b"\xff\xfe\x00 not utf-8", None)
-_TIMESTAMP = "%Y-%m-%d %H:%M:%S"
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str  # create | update | delete | malformed
-    key: bytes | None
-    value: bytes | None
-
 
 EXAMPLES = (
     ("python jobs/produce_events.py", "data/landing/crm/*.csv -> crm.customers, full speed"),
     ("python jobs/produce_events.py --rate 200 --partitions 4 --malformed 3", "paced, with poison messages"),
     ("python jobs/produce_events.py --duration 300 --rate 5000 --pad-to 500",
      "then keep sending updates for 5 minutes (soak)"),
+    ("python jobs/produce_events.py --client confluent --duration 300 --rate 5000",
+     "the same load from the C client (pip install confluent-kafka)"),
 )
 
 
@@ -72,70 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "seconds have passed since the start")
     parser.add_argument("--pad-to", type=int, default=0,
                         help="pad each JSON value to at least this many bytes with a '_pad' field (benchmarks)")
+    parser.add_argument("--client", choices=("kafka-python", "confluent"), default="kafka-python",
+                        help="producer client; confluent (librdkafka) costs far less CPU per event: use it to load "
+                             "a job on the same machine (needs confluent-kafka; takes no kafka.options)")
     args = parse(parser, argv)
     if args.rate < 0 or args.partitions < 1 or args.malformed < 0 or args.duration < 0 or args.pad_to < 0:
         parser.error("--rate, --malformed, --duration and --pad-to must be >= 0, --partitions >= 1")
     return args
-
-
-def read_rows(files: Sequence[Path], source: SourceConfig, *, limit: int | None) -> list[dict[str, str | None]]:
-    """The source's columns (except ``op``) of every row, empty fields as null, in file order."""
-    key_column = source.mapping[SOURCE_RECORD_ID]
-    columns = [c for c in source.columns if c != "op"]
-    rows: list[dict[str, str | None]] = []
-    for file in files:
-        with open(file, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if key_column not in (reader.fieldnames or []):
-                raise MdmError(f"{file}: no {key_column!r} column (the record id of source {source.name})")
-            for row in reader:
-                rows.append({c: (row.get(c) or None) for c in columns})
-                if limit is not None and len(rows) >= limit:
-                    return rows
-    return rows
-
-
-def change_events(rows: Sequence[dict[str, str | None]], source: SourceConfig, *, pad_to: int = 0) -> Iterator[Event]:
-    key_column = source.mapping[SOURCE_RECORD_ID]
-    seen: set[str | None] = set()
-    for row in rows:
-        customer = row[key_column]
-        deleted = (row.get("status") or "").upper() == "DELETED"
-        kind = "delete" if deleted else "update" if customer in seen else "create"
-        seen.add(customer)
-        yield _event(kind, row, key_column, pad_to)
-
-
-def soak_updates(rows: Sequence[dict[str, str | None]], source: SourceConfig, *, pad_to: int = 0) -> Iterator[Event]:
-    """Endless updates cycling through the replayed customers: a consent flip stamped with the time it is sent."""
-    key_column = source.mapping[SOURCE_RECORD_ID]
-    live = [r for r in rows if (r.get("status") or "").upper() != "DELETED"] or list(rows)
-    while True:
-        for row in live:
-            row["email_opt_out"] = "N" if row.get("email_opt_out") == "Y" else "Y"
-            row["updated_at"] = dt.datetime.now(dt.timezone.utc).strftime(_TIMESTAMP)
-            yield _event("update", row, key_column, pad_to)
-
-
-def _event(kind: str, row: dict[str, str | None], key_column: str, pad_to: int) -> Event:
-    payload: dict[str, str | None] = {"op": "delete" if kind == "delete" else "upsert", **row}
-    value = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-    if len(value) < pad_to:
-        payload["_pad"] = " " * max(0, pad_to - len(value) - len(',"_pad":""'))
-        value = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-    key = row[key_column]
-    return Event(kind, None if key is None else key.encode("utf-8"), value)
-
-
-def with_malformed(events: Sequence[Event], count: int) -> list[Event]:
-    """Spreads ``count`` poison messages evenly through the events."""
-    if count == 0:
-        return list(events)
-    mixed = list(events)
-    step = max(1, len(mixed) // (count + 1))
-    for i in reversed(range(count)):
-        mixed.insert(min(len(mixed), (i + 1) * step), Event("malformed", b"poison-%d" % i, MALFORMED[i % 3]))
-    return mixed
 
 
 def ensure_topic(config: PipelineConfig, bootstrap_servers: str, topic: str, partitions: int) -> None:
@@ -150,7 +85,69 @@ def ensure_topic(config: PipelineConfig, bootstrap_servers: str, topic: str, par
         admin.close()
 
 
-def send(producer: KafkaProducer, topic: str, events: Iterator[Event], *, rate: float,
+class Sender(Protocol):
+    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None: ...
+
+    def close(self) -> None:
+        """Waits until every event sent is acknowledged, then closes."""
+
+
+class KafkaPythonSender:
+    def __init__(self, bootstrap: str, options: dict[str, Any]) -> None:
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
+                                       batch_size=256 * 1024, **options)
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self._producer.send(topic, key=key, value=value)
+
+    def close(self) -> None:
+        try:
+            self._producer.flush()
+        finally:
+            self._producer.close()
+
+
+class ConfluentSender:
+    """librdkafka queues events in C; a full queue is waited out, and a delivery error fails the run at close."""
+
+    def __init__(self, bootstrap: str) -> None:
+        from confluent_kafka import Producer  # optional: only this client needs it
+        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                                   "queue.buffering.max.messages": 500_000})
+        self._errors: list[str] = []
+
+    def _delivered(self, error: Any, _message: Any) -> None:
+        if error is not None:
+            self._errors.append(str(error))
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def close(self) -> None:
+        left = self._producer.flush(60)
+        if left or self._errors:
+            raise MdmError(f"{left} event(s) not delivered within 60 s; delivery errors: {self._errors[:3]}")
+
+
+def open_sender(client: str, bootstrap: str, config: PipelineConfig) -> Sender:
+    if client == "kafka-python":
+        return KafkaPythonSender(bootstrap, kafka_python_config(config.kafka.options, connection_only=True))
+    if config.kafka.options:
+        raise MdmError("--client confluent takes no kafka.options (security settings): use --client kafka-python")
+    try:
+        return ConfluentSender(bootstrap)
+    except ImportError as exc:
+        raise MdmError("--client confluent needs the confluent-kafka package (pip install confluent-kafka, or "
+                       "make bench)") from exc
+
+
+def send(producer: Sender, topic: str, events: Iterator[Event], *, rate: float,
          until: float | None, counts: Counter[str]) -> None:
     """Sends at ``rate`` events/s (0: unpaced) until the events end or ``until`` (monotonic) passes."""
     started = time.monotonic()
@@ -162,7 +159,7 @@ def send(producer: KafkaProducer, topic: str, events: Iterator[Event], *, rate: 
             ahead = started + i / rate - now
             if ahead > 0.002:
                 time.sleep(ahead)
-        producer.send(topic, key=event.key, value=event.value)
+        producer.send(topic, event.key, event.value)
         counts[event.kind] += 1
 
 
@@ -185,19 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         ensure_topic(config, bootstrap, topic, args.partitions)
-        producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5, batch_size=256 * 1024,
-                                 **kafka_python_config(config.kafka.options, connection_only=True))
+        try:
+            producer = open_sender(args.client, bootstrap, config)
+        except MdmError as exc:
+            return fail(exc, EXIT_USAGE)
         try:
             replay = with_malformed(list(change_events(rows, source, pad_to=args.pad_to)), args.malformed)
             send(producer, topic, iter(replay), rate=args.rate, until=None, counts=counts)
             if args.duration > 0:
                 send(producer, topic, soak_updates(rows, source, pad_to=args.pad_to), rate=args.rate,
                      until=started + args.duration, counts=counts)
-            producer.flush()
         finally:
             producer.close()
     except KafkaError as exc:
         return fail(MdmError(f"Kafka at {bootstrap}: {exc}"), EXIT_FAILED)
+    except MdmError as exc:
+        return fail(exc, EXIT_FAILED)
     seconds = time.monotonic() - started
     total = sum(counts.values())
     log.info("sent %d events to %s in %.1fs (%.0f/s): %s", total, topic, seconds, total / max(seconds, 1e-9),
