@@ -259,8 +259,15 @@ class DeltaRsStore(TableStore):
                     builder = builder.when_not_matched_by_source_delete(predicate=clause.predicate)
             return dict(builder.execute())
 
+        started = time.monotonic()
         metrics = self._retry_conflicts(merge.table, attempt, lambda: self._already(merge.table, merge.txn))
         entry = self._find_commit(merge.table, write_id)
+        m = metrics or {}
+        log.info("merged %d source rows into %s (version %s): %d inserted, %d updated, %d deleted; files %d added, "
+                 "%d removed; %.1fs", source.num_rows, merge.table, None if entry is None else entry["version"],
+                 m.get("num_target_rows_inserted", 0), m.get("num_target_rows_updated", 0),
+                 m.get("num_target_rows_deleted", 0), m.get("num_target_files_added", 0),
+                 m.get("num_target_files_removed", 0), time.monotonic() - started)
         return MergeResult(merge.table, None if entry is None else int(entry["version"]), metrics or {},
                            skipped=entry is None)
 
