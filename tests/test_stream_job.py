@@ -375,7 +375,13 @@ def test_maintenance_beside_a_running_stream_loses_and_doubles_nothing(
                           f"versions once each", checked=checked, lost=lost, duplicated=duplicated)
 
 
-def test_killed_inside_the_gold_hop_the_stream_job_restarts_with_no_gap_and_no_duplicate(
+#: The named points a stream job passes behind ingest, in the order it reaches them: inside the bronze append,
+#: in the silver hop, in the gold hop. The kill test dies at each in turn, the second event round arriving midway.
+STREAM_KILL_POINTS = ("delta_append:before_commit", "refine:between_party_and_history", "resolve:after_scoring",
+                      "resolve:before_xref", "resolve:between_xref_and_golden", "resolve:before_golden_history")
+
+
+def test_killed_at_every_point_behind_ingest_the_stream_job_restarts_with_no_gap_and_no_duplicate(
         spark: SparkSession, kafka_broker: EmbeddedBroker, new_topic: NewTopic, produce: Produce,
         tmp_path: Path, fault_report: Callable[..., None]) -> None:
     topic = new_topic(partitions=2)
@@ -385,15 +391,14 @@ def test_killed_inside_the_gold_hop_the_stream_job_restarts_with_no_gap_and_no_d
     # updates move four customers to another person's details; two customers are new
     second = [_event(f"C{i:02d}", people[(i + 1) % len(people)], "2024-01-02 10:00:00") for i in (0, 2, 4, 6, 8, 9)]
     sent = produce(topic, first)
-    kills = ("resolve:before_xref", "resolve:before_golden_history")
 
-    # the first run dies inside gold's first increment, between its edges and its entity ids
-    killed = _run_job(conf, lake, "--trigger", "available-now", env={KILL_AT: kills[0]})
-    assert killed.returncode == SIGKILLED, killed.stderr[-3000:]
-    sent += produce(topic, second)
-    # the second takes the new events through silver and dies in gold again, before the golden-record history
-    killed = _run_job(conf, lake, "--trigger", "available-now", env={KILL_AT: kills[1]})
-    assert killed.returncode == SIGKILLED, killed.stderr[-3000:]
+    # each run resumes what the one before left and dies at the next point; the second round of events arrives
+    # before the gold hop's last two kills, so they interrupt an increment that changes existing entities
+    for n, point in enumerate(STREAM_KILL_POINTS):
+        if n == 4:
+            sent += produce(topic, second)
+        killed = _run_job(conf, lake, "--trigger", "available-now", env={KILL_AT: point})
+        assert killed.returncode == SIGKILLED, (point, killed.stderr[-3000:])
     resumed = _run_job(conf, lake, "--trigger", "available-now")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
@@ -417,11 +422,11 @@ def test_killed_inside_the_gold_hop_the_stream_job_restarts_with_no_gap_and_no_d
     assert set(golden) == entities
     golden_history = store.read("gold.golden_record_history").where("is_current").select("entity_id").collect()
     assert sorted(r.entity_id for r in golden_history) == sorted(entities)
-    for point in kills:
-        fault_report(f"SIGKILL of the stream job inside the gold hop at `{point}`",
-                     expected="the restarted job finishes the increment; no gap, no duplicate in any layer",
-                     observed="exit -9; the next run resumed")
-    fault_report("the two stream-job kills above, then a drained run",
+    for point in STREAM_KILL_POINTS:
+        fault_report(f"SIGKILL of the stream job at `{point}`",
+                     expected="the restarted job finishes what was in flight; no gap, no duplicate in any layer",
+                     observed="exit -9, resumed by the next run")
+    fault_report(f"the {len(STREAM_KILL_POINTS)} stream-job kills above, then a drained run",
                  expected="bronze holds each event once; silver each version once; each record one entity, each "
                           "entity one golden record",
                  observed=f"{len(sent)} events in bronze once, {history.count()} silver versions, "
