@@ -262,14 +262,13 @@ class DeltaRsStore(TableStore):
         started = time.monotonic()
         metrics = self._retry_conflicts(merge.table, attempt, lambda: self._already(merge.table, merge.txn))
         entry = self._find_commit(merge.table, write_id)
-        m = metrics or {}
+        version, m = (None if entry is None else int(entry["version"])), metrics or {}
         log.info("merged %d source rows into %s (version %s): %d inserted, %d updated, %d deleted; files %d added, "
-                 "%d removed; %.1fs", source.num_rows, merge.table, None if entry is None else entry["version"],
-                 m.get("num_target_rows_inserted", 0), m.get("num_target_rows_updated", 0),
-                 m.get("num_target_rows_deleted", 0), m.get("num_target_files_added", 0),
-                 m.get("num_target_files_removed", 0), time.monotonic() - started)
-        return MergeResult(merge.table, None if entry is None else int(entry["version"]), metrics or {},
-                           skipped=entry is None)
+                 "%d removed; %.1fs", source.num_rows, merge.table, version, m.get("num_target_rows_inserted", 0),
+                 m.get("num_target_rows_updated", 0), m.get("num_target_rows_deleted", 0),
+                 m.get("num_target_files_added", 0), m.get("num_target_files_removed", 0),
+                 time.monotonic() - started)
+        return MergeResult(merge.table, version, m, skipped=entry is None)
 
     def _retry_conflicts(self, table: str, operation: Callable[[], T],
                          done_elsewhere: Callable[[], bool]) -> T | None:
