@@ -53,7 +53,7 @@ from customer_mdm.gold.scoring import score_pairs
 from customer_mdm.gold.training import train
 from customer_mdm.hops.batch import file_sources
 from customer_mdm.hops.ingest_files import ingest_source
-from customer_mdm.hops.match import PARTY, candidate_pairs, checked_plan, prepare_records
+from customer_mdm.hops.match import PARTY, candidate_pairs, checked_plan, live_records, scoring_records
 from customer_mdm.hops.refine import refine_source
 from customer_mdm.ops.runs import new_run_id
 from customer_mdm.samples.generator import generate
@@ -133,7 +133,7 @@ def run_ours(spark: SparkSession, records: DataFrame, matching: MatchingConfig, 
     with ProcessTreeMonitor() as scoring:
         started = time.perf_counter()
         blocked = block(records, matching.blocking)
-        scored = score_pairs(plan, model, candidate_pairs(records, blocked, plan)) \
+        scored = score_pairs(plan, model, candidate_pairs(scoring_records(records, plan, model), blocked, plan)) \
             .select(F.concat_ws("\u001f", "l_source_system", "l_source_record_id").alias("l"),
                     F.concat_ws("\u001f", "r_source_system", "r_source_record_id").alias("r"),
                     "match_probability").toArrow()
@@ -230,7 +230,7 @@ def main() -> int:
         store = open_store(spark, config)
         matching = load_matching(config.conf_dir / "matching.yaml", project_root=project)
         plan = checked_plan(spark, matching)
-        records = prepare_records(store.read(PARTY), plan).cache()
+        records = live_records(store.read(PARTY)).cache()
         live = records.count()
         entity = truth_entities(project)
         frame = splink_input(records)

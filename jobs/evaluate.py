@@ -18,8 +18,7 @@ from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.gold.evaluation import evaluate
 from customer_mdm.gold.tables import MATCH_PAIRS
 from customer_mdm.gold.training import scoring_model
-from customer_mdm.hops.match import PARTY, prepare_records
-from customer_mdm.gold.comparisons import build_plan
+from customer_mdm.hops.match import PARTY, live_records
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
 
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             raise MdmError(f"gold.match_pairs has no pairs scored by model {version}; run the match hop first")
         silver_version = int(latest[0])
         scored = pairs.where(F.col("silver_version") == silver_version)
-        records = prepare_records(store.read(PARTY, version=silver_version), build_plan(matching.comparisons))
+        records = live_records(store.read(PARTY, version=silver_version))
         truth = spark.read.option("header", "true").csv(args.truth) \
             .select("source_system", "source_record_id", "entity_id")
         result = evaluate(scored, truth, records, threshold=matching.decision_thresholds.auto_merge)

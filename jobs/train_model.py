@@ -1,7 +1,8 @@
 """Train the Fellegi-Sunter model on silver.party and save it as a versioned JSON file.
 
-Training happens only here, on purpose: scoring loads the frozen file, so the
-same silver snapshot scores the same way until someone retrains.
+Training happens only here, on purpose: scoring loads the frozen file, and
+the term-frequency tables beside it (<model>.tf.parquet, taken from the same
+records), so a pair scores the same way until someone retrains.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_config, job_parser, parse
 from customer_mdm.config.matching import load_matching
 from customer_mdm.errors import ConfigError, MdmError
-from customer_mdm.gold.training import save_model, train
-from customer_mdm.hops.match import PARTY, checked_plan, prepare_records
+from customer_mdm.gold.training import save_model, tf_file, train
+from customer_mdm.hops.match import PARTY, checked_plan, live_records
 from customer_mdm.spark import build_session
 from customer_mdm.storage import open_store
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = open_store(spark, config)
         plan = checked_plan(spark, matching)
-        records = prepare_records(store.read(PARTY), plan).cache()
+        records = live_records(store.read(PARTY)).cache()
         labels = spark.read.option("header", "true").csv(args.labels) \
             .select("source_system", "source_record_id", "entity_id") if args.labels else None
         model, report = train(records, plan, matching, labels=labels)
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         spark.stop()
     print(f"model {model.version} -> {out}")
+    print(f"  term frequencies of {', '.join(model.term_frequencies.comparisons) or 'no comparison'}: "
+          f"{model.term_frequencies.table.num_rows:,} values -> {tf_file(out)}")
     print(f"  {report.records:,} records, {report.candidate_pairs:,} candidate pairs, u from "
           f"{report.u_sample_pairs:,} random pairs, m from {report.m_from} ({report.em_iterations} EM iterations, "
           f"converged {report.em_converged}), prior {report.prior:.3g}, {report.seconds:.0f}s")

@@ -1,21 +1,25 @@
-"""Training: EM recovers planted parameters, u from sampled pairs, term frequencies, the model file."""
+"""Training: EM recovers planted parameters, u from sampled pairs, frozen term frequencies, the model files."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from customer_mdm.config.matching import BlockingRule, ComparisonSpec, EmSettings, LevelSpec, Thresholds
 from customer_mdm.errors import MdmError
 from customer_mdm.gold.comparisons import build_plan
-from customer_mdm.gold.training import (Session, all_pairs, estimate, expectation_maximisation, initial_m,
-                                        level_shares, load_model, save_model, session_active,
-                                        with_term_frequencies)
+from customer_mdm.gold.scoring import FellegiSunterModel, TermFrequencies
+from customer_mdm.gold.training import (Session, TrainingReport, all_pairs, estimate, expectation_maximisation,
+                                        initial_m, level_shares, load_model, save_model, session_active,
+                                        term_frequencies, tf_file, with_term_frequencies)
 
 M = [np.array([0, 0.80, 0.15, 0.05]), np.array([0, 0.90, 0.10]), np.array([0, 0.60, 0.30, 0.10])]
 U = [np.array([0, 0.02, 0.08, 0.90]), np.array([0, 0.05, 0.95]), np.array([0, 0.10, 0.20, 0.70])]
@@ -102,33 +106,83 @@ def test_u_comes_from_every_pair_of_the_sample() -> None:
     assert model.prior == pytest.approx(report.candidate_match_share * 100 / (1000 * 999 / 2))
 
 
-def test_model_file_round_trips_with_its_version(tmp_path: Path) -> None:
+FROZEN = TermFrequencies.of(["first_name"], pa.table({"comparison": ["first_name"] * 3, "value": ["ann", "bob", "zed"],
+                                                      "share": [0.5, 0.3, 0.2]}))
+
+
+def _labelled_model(frequencies: TermFrequencies | None = FROZEN) -> tuple[FellegiSunterModel, TrainingReport]:
     sample = pa.table({"first_name": ["Ann", "Ann", "Bob", "Robert", "Zed"]})
     patterns = pa.table({"first_name": pa.array([1, 2, 3], pa.int8()), "_count": [50, 10, 940],
                          "is_match": [True, True, False]})
-    model, report = estimate(build_plan([NAME]), [NAME], sample=sample, patterns=patterns, records=1000,
-                             settings=SETTINGS, thresholds=Thresholds(0.9, 0.5), labelled=True)
+    return estimate(build_plan([NAME]), [NAME], sample=sample, patterns=patterns, records=1000, settings=SETTINGS,
+                    thresholds=Thresholds(0.9, 0.5), labelled=True, frequencies=frequencies)
+
+
+def test_model_file_round_trips_with_its_version_and_term_frequencies(tmp_path: Path) -> None:
+    model, report = _labelled_model()
     assert [round(level.m, 4) for level in model.comparisons[0].levels[1:]] == [0.8333, 0.1667, 0.0]
     path = tmp_path / "models" / "m.json"
     save_model(model, report, path)
-    assert load_model(path, thresholds=Thresholds(0.9, 0.5)) == model
-    assert model.version.startswith("fs-") and json.loads(path.read_text())["training"]["m_from"] == "labels"
-    path.write_text('{"format": "customer_mdm.fellegi_sunter/1", "version": "x"}')
+    assert tf_file(path) == tmp_path / "models" / "m.tf.parquet" and tf_file(path).is_file()
+    loaded = load_model(path, thresholds=Thresholds(0.9, 0.5))
+    assert loaded == model and loaded.term_frequencies.table.equals(FROZEN.table)
+    document = json.loads(path.read_text())
+    assert model.version.startswith("fs-") and document["training"]["m_from"] == "labels"
+    assert document["term_frequencies"] == {"file": "m.tf.parquet", "comparisons": ["first_name"], "rows": 3,
+                                            "sha256": hashlib.sha256(tf_file(path).read_bytes()).hexdigest()}
+    path.write_text('{"format": "customer_mdm.fellegi_sunter/2", "version": "x"}')
     with pytest.raises(MdmError, match=r"model file .*m.json is damaged \(KeyError: 'comparisons'\); re-run "
                                        "jobs/train_model.py"):
+        load_model(path, thresholds=Thresholds(0.9, 0.5))
+    path.write_text('{"format": "customer_mdm.fellegi_sunter/1", "version": "x"}')  # before frozen frequencies
+    with pytest.raises(MdmError, match=r"m.json is not a customer_mdm.fellegi_sunter/2 model file \(format "
+                                       r"'customer_mdm.fellegi_sunter/1'\); re-run jobs/train_model.py"):
         load_model(path, thresholds=Thresholds(0.9, 0.5))
     with pytest.raises(MdmError, match="no trained model at .*nothing.json: run jobs/train_model.py first"):
         load_model(tmp_path / "nothing.json", thresholds=Thresholds(0.9, 0.5))
 
 
-def test_term_frequencies_are_shares_of_case_folded_values(spark: SparkSession) -> None:
-    records = spark.createDataFrame([("1", "Smith"), ("2", "SMITH"), ("3", "Smith "), ("4", "Jones"), ("5", None)],
-                                    "id string, first_name string")
-    expected = spark.createDataFrame([("1", "Smith", 0.75), ("2", "SMITH", 0.75), ("3", "Smith ", 0.75),
-                                      ("4", "Jones", 0.25), ("5", None, None)],
-                                     "id string, first_name string, tf_first_name double")
-    got = with_term_frequencies(records, build_plan([NAME]))
+def test_the_version_covers_the_term_frequencies() -> None:
+    def digest(frequencies: TermFrequencies) -> str:
+        return _labelled_model(frequencies)[0].version.rsplit("-", 1)[1]
+
+    other = TermFrequencies.of(["first_name"], FROZEN.table.set_column(2, "share", pa.array([0.5, 0.2, 0.3])))
+    assert digest(FROZEN) == digest(TermFrequencies.of(["first_name"], FROZEN.table.take([2, 0, 1])))
+    assert len({digest(FROZEN), digest(other), digest(TermFrequencies.none_seen(["first_name"]))}) == 3
+
+
+def test_a_model_whose_term_frequency_file_is_missing_or_altered_is_refused(tmp_path: Path) -> None:
+    model, report = _labelled_model()
+    path = tmp_path / "m.json"
+    save_model(model, report, path)
+    pq.write_table(FROZEN.table.set_column(2, "share", pa.array([0.4, 0.4, 0.2])), tf_file(path))
+    with pytest.raises(MdmError, match=r"term-frequency file .*m.tf.parquet does not belong to model file .*m.json "
+                                       r"\(SHA-256 [0-9a-f]{64}, the model expects [0-9a-f]{64}\); re-run "
+                                       "jobs/train_model.py"):
+        load_model(path, thresholds=Thresholds(0.9, 0.5))
+    tf_file(path).unlink()
+    with pytest.raises(MdmError, match=r"term-frequency file .*m.tf.parquet of model file .*m.json is missing; "
+                                       "re-run jobs/train_model.py"):
+        load_model(path, thresholds=Thresholds(0.9, 0.5))
+
+
+def test_term_frequencies_are_taken_from_training_records_and_joined_frozen(spark: SparkSession) -> None:
+    plan = build_plan([NAME])
+    training = spark.createDataFrame([("1", "Smith"), ("2", "SMITH"), ("3", "Smith "), ("4", "Jones"), ("5", None),
+                                      ("6", " ")], "id string, first_name string")
+    frozen = term_frequencies(training, plan)
+    assert frozen.comparisons == ("first_name",)
+    assert frozen.table.to_pylist() == [{"comparison": "first_name", "value": "jones", "share": 0.25},
+                                        {"comparison": "first_name", "value": "smith", "share": 0.75}]
+    scored = spark.createDataFrame([("a", " smith"), ("b", "Jones"), ("c", "Zed"), ("d", None)],
+                                   "id string, first_name string")
+    expected = spark.createDataFrame([("a", " smith", 0.75), ("b", "Jones", 0.25), ("c", "Zed", None),
+                                      ("d", None, None)], "id string, first_name string, tf_first_name double")
+    got = with_term_frequencies(scored, plan, frozen)  # Zed: never seen in training, so no share (not 0)
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    no_model = expected.withColumn("tf_first_name", F.lit(None).cast("double"))  # e.g. the weighted model
+    assert_df_equality(with_term_frequencies(scored, plan, None), no_model, ignore_row_order=True,
+                       ignore_nullable=True)
 
 
 def test_sessions_train_only_comparisons_their_keys_do_not_use() -> None:

@@ -5,8 +5,10 @@ u = P(level | non-match); its weight is log2(m / u). A pair's match weight
 is the prior weight log2(lambda / (1 - lambda)) plus its levels' weights;
 an exact match on a term-frequency comparison adds log2(u_random / tf),
 where u_random is the level's agreement rate over random record pairs and tf
-the larger relative frequency of the two values: a match on a common surname
-counts less than on a rare one. Probability is
+the larger relative frequency of the two values among the training records
+(``TermFrequencies``, frozen with the model): a match on a common surname
+counts less than on a rare one, and a value training never saw gets no
+adjustment (the level's own u), as in Splink. Probability is
 2^W / (1 + 2^W). Every pair keeps its explanation: one (name, level, weight)
 per comparison, and the prior and explanation weights sum to the match weight.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +45,7 @@ SCORED_SCHEMA = StructType([
     StructField("model_version", StringType()),
 ])
 _ARROW_TERM = pa.struct([("name", pa.string()), ("level", pa.string()), ("weight", pa.float64())])
+TF_SCHEMA = pa.schema([("comparison", pa.string()), ("value", pa.string()), ("share", pa.float64())])
 
 
 def tf_column(side: str, comparison: str) -> str:
@@ -69,11 +72,40 @@ class ComparisonParams:
 
 
 @dataclass(frozen=True)
+class TermFrequencies:
+    """Per term-frequency comparison, the share of training records holding each value among those holding any.
+
+    Taken once from the training records and frozen with the model, so a pair scores the same whichever
+    other records exist when it is scored. ``table`` has TF_SCHEMA's columns (the value case-folded and
+    trimmed), sorted; models are equal when their comparisons and ``digest`` (of the content) are.
+    """
+
+    comparisons: tuple[str, ...]
+    digest: str
+    table: pa.Table = field(compare=False, repr=False)
+
+    @classmethod
+    def of(cls, comparisons: Sequence[str], table: pa.Table) -> TermFrequencies:
+        rows = table.select(TF_SCHEMA.names).cast(TF_SCHEMA).sort_by([("comparison", "ascending"),
+                                                                     ("value", "ascending")])
+        digest = hashlib.sha256("\x1e".join(comparisons).encode())
+        for comparison, value, share in zip(*(rows.column(name).to_pylist() for name in TF_SCHEMA.names)):
+            digest.update(f"\x1d{comparison}\x1f{value}\x1f{float(share).hex()}".encode())
+        return cls(tuple(comparisons), digest.hexdigest(), rows.combine_chunks())
+
+    @classmethod
+    def none_seen(cls, comparisons: Sequence[str] = ()) -> TermFrequencies:
+        """Tables without a row: every value unseen, so no pair gets an adjustment."""
+        return cls.of(comparisons, TF_SCHEMA.empty_table())
+
+
+@dataclass(frozen=True)
 class FellegiSunterModel:
     version: str
     prior: float  # lambda: probability that two records of a scored pair are the same party
     comparisons: tuple[ComparisonParams, ...]
     thresholds: Thresholds
+    term_frequencies: TermFrequencies
 
     @property
     def prior_weight(self) -> float:
@@ -113,17 +145,25 @@ class Scores:
 
 
 def check_plan(plan: Plan, model: FellegiSunterModel) -> None:
-    """A model scores only the comparisons and levels it was trained on."""
+    """A model scores only the comparisons, levels and term-frequency comparisons it was trained on."""
     trained = [(c.name, tuple(level.label for level in c.levels)) for c in model.comparisons]
     configured = [(c.name, c.labels) for c in plan]
     if trained != configured:
         raise ValueError(f"model {model.version} was trained for comparisons {trained} but the configuration "
                          f"has {configured}; re-run jobs/train_model.py")
+    with_tf = tuple(c.name for c in plan if c.term_frequency)
+    if with_tf != model.term_frequencies.comparisons:
+        raise ValueError(f"model {model.version} has term frequencies for {list(model.term_frequencies.comparisons)}"
+                         f" but the configuration asks for {list(with_tf)}; re-run jobs/train_model.py")
 
 
 def fellegi_sunter(plan: Plan, model: FellegiSunterModel, levels: np.ndarray,
                    tf: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> Scores:
-    """Weights of a level matrix; ``tf[j]`` holds both sides' term frequencies for tf comparisons."""
+    """Weights of a level matrix; ``tf[j]`` holds both sides' term frequencies for tf comparisons.
+
+    A NaN frequency is a value training never saw: with the other side's unseen too, the exact level keeps
+    its own weight (no adjustment; never "share 0", which would weigh +inf); else the seen side's share counts.
+    """
     weights = np.empty(levels.shape, dtype=np.float64)
     for j, (comparison, table) in enumerate(zip(plan, model.level_weights())):
         weights[:, j] = table[levels[:, j]]
@@ -131,8 +171,8 @@ def fellegi_sunter(plan: Plan, model: FellegiSunterModel, levels: np.ndarray,
         if tf[j] is None or exact is None:
             continue
         left, right = tf[j]  # type: ignore[misc]
-        frequency = np.fmax(left, right)
-        at_exact = (levels[:, j] == exact) & (frequency > 0)
+        frequency = np.fmax(left, right)  # NaN only where both sides are unseen
+        at_exact = (levels[:, j] == exact) & ~np.isnan(frequency) & (frequency > 0)
         params = model.comparisons[j]
         u_exact = params.tf_u if params.tf_u is not None else params.levels[exact].u
         weights[at_exact, j] += np.log2(u_exact / frequency[at_exact])
@@ -200,8 +240,8 @@ def scores_of(plan: Plan, model: Model, pairs: pa.Table) -> Scores:
             raise ValueError(f"comparison {comparison.name} uses term frequencies but the pairs lack {missing}; "
                              "add them with gold.training.with_term_frequencies")
         left, right = (np.asarray(pairs.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
-                       for name in sides)
-        tf.append((np.nan_to_num(left), np.nan_to_num(right)))
+                       for name in sides)  # null (unseen) becomes NaN
+        tf.append((left, right))
     return fellegi_sunter(plan, model, levels, tf)
 
 

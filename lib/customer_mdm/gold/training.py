@@ -8,8 +8,12 @@ vectors, aggregated to (pattern, count) first so EM runs on a few thousand
 rows whatever the data size; u stays fixed, as measured. With labels, m is
 counted from the labelled matches instead. The prior lambda (two random
 records being one party) is the candidate-pair match share scaled by
-candidate pairs / all pairs. The result is a versioned JSON file: scoring
-only ever loads a frozen file, so the same model scores the same way.
+candidate pairs / all pairs. Term frequencies (the share of each value of a
+``term_frequency`` comparison) are taken from the training records too. The
+result is a versioned JSON file with the term-frequency tables in a Parquet
+file beside it (named and hashed in the JSON, covered by the version): scoring
+only ever loads these frozen files, so the same model scores the same way,
+whichever records exist when a pair is scored.
 """
 from __future__ import annotations
 
@@ -19,14 +23,15 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame
+import pyarrow.parquet as pq
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from customer_mdm.config.matching import (BlockingRule, BlockingSpec, ComparisonSpec, EmSettings, MatchingConfig,
@@ -36,11 +41,12 @@ from customer_mdm.gold.blocking import block, pair_records
 from customer_mdm.gold.comparisons import (LEFT, RIGHT, Comparison, Plan, comparison_vectors, levels_of,
                                           plan_columns)
 from customer_mdm.gold.evaluation import label_pairs
-from customer_mdm.gold.scoring import ComparisonParams, FellegiSunterModel, LevelParams, Model, WeightedModel
+from customer_mdm.gold.scoring import (ComparisonParams, FellegiSunterModel, LevelParams, Model, TermFrequencies,
+                                       WeightedModel)
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = "customer_mdm.fellegi_sunter/1"
+MODEL_FORMAT = "customer_mdm.fellegi_sunter/2"  # /2: term frequencies frozen in a sidecar file
 FLOOR = 1e-6  # no level probability is exactly 0: a level never seen in training must not weigh -inf
 
 
@@ -48,18 +54,44 @@ def tf_name(comparison: str) -> str:
     return f"tf_{comparison}"
 
 
-def with_term_frequencies(records: DataFrame, plan: Plan) -> DataFrame:
-    """Adds ``tf_<comparison>``: the share of records with this (case-folded) value among records with any."""
+def tf_value(column: str) -> Column:
+    """The value term frequencies count: the text case-folded and trimmed, empty as none."""
+    value = F.lower(F.trim(F.col(column).cast("string")))
+    return F.when(value != "", value)
+
+
+def term_frequencies(records: DataFrame, plan: Plan) -> TermFrequencies:
+    """Per ``term_frequency`` comparison, each value's share among the records holding a value (training only)."""
+    wanted = [c for c in plan if c.term_frequency]
+    parts = []
+    for comparison in wanted:
+        counts = records.select(tf_value(comparison.column).alias("value")).where(F.col("value").isNotNull()) \
+            .groupBy("value").agg(F.count(F.lit(1)).alias("_n"))
+        parts.append(counts.crossJoin(counts.agg(F.sum("_n").alias("_total"))).select(
+            F.lit(comparison.name).alias("comparison"), "value", (F.col("_n") / F.col("_total")).alias("share")))
+    names = [c.name for c in wanted]
+    if not parts:
+        return TermFrequencies.none_seen(names)
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    return TermFrequencies.of(names, union.toArrow())
+
+
+def with_term_frequencies(records: DataFrame, plan: Plan, frequencies: TermFrequencies | None) -> DataFrame:
+    """Adds ``tf_<comparison>``: the frozen share of the record's value; null for a value training never saw.
+
+    ``None`` (a model without term frequencies, e.g. the weighted one) gives null columns.
+    """
+    wanted = [c for c in plan if c.term_frequency]
+    if frequencies is None or not wanted:
+        return records.select("*", *[F.lit(None).cast("double").alias(tf_name(c.name)) for c in wanted])
+    shares = records.sparkSession.createDataFrame(frequencies.table)
     out = records
-    for comparison in plan:
-        if not comparison.term_frequency:
-            continue
-        value = F.lower(F.trim(F.col(comparison.column).cast("string")))
-        counts = out.select(value.alias("_v")).where(F.col("_v").isNotNull() & (F.col("_v") != "")) \
-            .groupBy("_v").agg(F.count(F.lit(1)).alias("_n"))
-        shares = counts.crossJoin(counts.agg(F.sum("_n").alias("_total"))) \
-            .select("_v", (F.col("_n") / F.col("_total")).alias(tf_name(comparison.name)))
-        out = out.withColumn("_v", value).join(shares, "_v", "left").drop("_v")
+    for comparison in wanted:
+        frozen = shares.where(F.col("comparison") == comparison.name) \
+            .select(F.col("value").alias("_v"), F.col("share").alias(tf_name(comparison.name)))
+        out = out.withColumn("_v", tf_value(comparison.column)).join(F.broadcast(frozen), "_v", "left").drop("_v")
     return out
 
 
@@ -192,8 +224,8 @@ def _vectors(patterns: pa.Table, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
 
 def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, patterns: pa.Table,
              sessions: Sequence[Session] = (), records: int, settings: EmSettings, thresholds: Thresholds,
-             labelled: bool = False, candidate_u: bool = False,
-             seed: int = 0) -> tuple[FellegiSunterModel, TrainingReport]:
+             labelled: bool = False, candidate_u: bool = False, seed: int = 0,
+             frequencies: TermFrequencies | None = None) -> tuple[FellegiSunterModel, TrainingReport]:
     """The model from a record sample (u), EM sessions (m) and the candidate-pair patterns (the prior).
 
     Each session runs EM with u fixed on its own pairs, its inactive comparisons treated as missing; a
@@ -202,7 +234,8 @@ def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, p
     Last, EM over the candidate pairs fits their match share with m fixed, and with ``candidate_u``
     also u: the model then scores with u and the prior of the candidate population, and keeps the
     random-pair u of exact levels for term-frequency adjustment. Otherwise the prior is that share
-    scaled by candidate pairs / all pairs.
+    scaled by candidate pairs / all pairs. ``frequencies`` (default: none seen) are frozen into the model
+    and its version.
     """
     started = time.monotonic()
     n_levels = [len(c.levels) for c in plan]
@@ -247,11 +280,13 @@ def estimate(plan: Plan, specs: Sequence[ComparisonSpec], *, sample: pa.Table, p
                                                    float(scoring_u[j][i]) if i else 1.0)
                                        for i, label in enumerate(c.labels)), tf_u(j, c))
         for j, c in enumerate(plan))
-    parameters = json.dumps({"prior": prior, "comparisons": [_comparison_json(c) for c in comparisons]},
-                            sort_keys=True)
+    frozen = frequencies or TermFrequencies.none_seen([c.name for c in plan if c.term_frequency])
+    parameters = json.dumps({"prior": prior, "comparisons": [_comparison_json(c) for c in comparisons],
+                             "term_frequencies": [list(frozen.comparisons), frozen.digest]}, sort_keys=True)
     created = dt.datetime.now(dt.timezone.utc)
     version = f"fs-{created:%Y%m%dT%H%M%SZ}-{hashlib.sha256(parameters.encode()).hexdigest()[:8]}"
-    model = FellegiSunterModel(version=version, prior=prior, comparisons=comparisons, thresholds=thresholds)
+    model = FellegiSunterModel(version=version, prior=prior, comparisons=comparisons, thresholds=thresholds,
+                               term_frequencies=frozen)
     report = TrainingReport(records=records, candidate_pairs=candidates, u_sample_pairs=pairs.num_rows,
                             m_from="labels" if labelled else "em", em_iterations=iterations,
                             em_converged=converged, candidate_match_share=result.prior, prior=prior,
@@ -264,14 +299,34 @@ def _comparison_json(c: ComparisonParams) -> dict[str, Any]:
     return {"name": c.name, "tf_u": c.tf_u, "levels": [{"label": lv.label, "m": lv.m, "u": lv.u} for lv in c.levels]}
 
 
+def tf_file(path: Path) -> Path:
+    """The term-frequency sidecar of a model file: ``models/default.json`` -> ``models/default.tf.parquet``."""
+    return path.with_suffix(".tf.parquet")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _replace(path: Path, write: Callable[[Path], object]) -> None:
+    """Writes through a temporary file, so a crash never leaves half a file under the real name."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
 def save_model(model: FellegiSunterModel, report: TrainingReport, path: Path) -> None:
+    """The model JSON and, beside it, its term-frequency tables as Parquet (named and hashed in the JSON)."""
+    sidecar = tf_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace(sidecar, lambda tmp: pq.write_table(model.term_frequencies.table, tmp))
     document = {"format": MODEL_FORMAT, "version": model.version, "prior": model.prior,
                 "comparisons": [_comparison_json(c) for c in model.comparisons],
+                "term_frequencies": {"file": sidecar.name, "sha256": _sha256(sidecar),
+                                     "comparisons": list(model.term_frequencies.comparisons),
+                                     "rows": model.term_frequencies.table.num_rows},
                 "training": {k: v for k, v in report.__dict__.items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    _replace(path, lambda tmp: tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8"))
 
 
 def load_model(path: Path, *, thresholds: Thresholds) -> FellegiSunterModel:
@@ -281,16 +336,31 @@ def load_model(path: Path, *, thresholds: Thresholds) -> FellegiSunterModel:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         if document.get("format") != MODEL_FORMAT:
-            raise MdmError(f"{path} is not a {MODEL_FORMAT} model file (format {document.get('format')!r})")
+            raise MdmError(f"{path} is not a {MODEL_FORMAT} model file (format {document.get('format')!r}); "
+                           "re-run jobs/train_model.py")
         comparisons = tuple(ComparisonParams(c["name"], tuple(LevelParams(lv["label"], float(lv["m"]),
                                                                           float(lv["u"])) for lv in c["levels"]),
                                              None if c.get("tf_u") is None else float(c["tf_u"]))
                             for c in document["comparisons"])
         return FellegiSunterModel(version=str(document["version"]), prior=float(document["prior"]),
-                                  comparisons=comparisons, thresholds=thresholds)
-    except (ValueError, KeyError, TypeError) as exc:
+                                  comparisons=comparisons, thresholds=thresholds,
+                                  term_frequencies=_load_frequencies(path, document["term_frequencies"]))
+    except (ValueError, KeyError, TypeError, pa.ArrowException) as exc:
         raise MdmError(f"model file {path} is damaged ({type(exc).__name__}: {exc}); re-run "
                        "jobs/train_model.py") from exc
+
+
+def _load_frequencies(path: Path, entry: dict[str, Any]) -> TermFrequencies:
+    """The sidecar the model file names, refused unless it is the very file training wrote."""
+    sidecar = path.parent / str(entry["file"])
+    if not sidecar.is_file():
+        raise MdmError(f"term-frequency file {sidecar} of model file {path} is missing; re-run jobs/train_model.py "
+                       "(a model file is used only with the sidecar written beside it)")
+    found = _sha256(sidecar)
+    if found != entry["sha256"]:
+        raise MdmError(f"term-frequency file {sidecar} does not belong to model file {path} (SHA-256 {found}, the "
+                       f"model expects {entry['sha256']}); re-run jobs/train_model.py")
+    return TermFrequencies.of([str(c) for c in entry["comparisons"]], pq.read_table(sidecar))
 
 
 def scoring_model(config: MatchingConfig) -> Model:
@@ -303,7 +373,7 @@ def scoring_model(config: MatchingConfig) -> Model:
 
 def train(records: DataFrame, plan: Plan, config: MatchingConfig, *,
           labels: DataFrame | None = None) -> tuple[FellegiSunterModel, TrainingReport]:
-    """A model from prepared records (``_rid``, plan columns): Spark blocks and compares, the driver fits.
+    """A model from live records (``_rid``, plan columns): Spark blocks, compares and counts values, the driver fits.
 
     ``labels`` (source_system, source_record_id, entity_id) fixes m from the labelled matches.
     """
@@ -326,9 +396,9 @@ def train(records: DataFrame, plan: Plan, config: MatchingConfig, *,
     model, report = estimate(plan, config.comparisons, sample=sample, patterns=patterns, sessions=sessions,
                              records=n, settings=config.training.em, thresholds=config.thresholds,
                              labelled=labels is not None, candidate_u=config.training.u_from == "candidates",
-                             seed=config.training.seed)
+                             seed=config.training.seed, frequencies=term_frequencies(records, plan))
     log.info("trained %s on %d records: %d candidate pairs (%d patterns), u from %d sampled pairs, m from %s "
-             "(%d EM iterations, converged %s), prior %.3g, %.1fs", model.version, n, report.candidate_pairs,
-             patterns.num_rows, report.u_sample_pairs, report.m_from, report.em_iterations, report.em_converged,
-             report.prior, time.monotonic() - started)
+             "(%d EM iterations, converged %s), prior %.3g, term frequencies of %d values, %.1fs", model.version, n,
+             report.candidate_pairs, patterns.num_rows, report.u_sample_pairs, report.m_from, report.em_iterations,
+             report.em_converged, report.prior, model.term_frequencies.table.num_rows, time.monotonic() - started)
     return model, TrainingReport(**{**report.__dict__, "seconds": time.monotonic() - started})

@@ -1,8 +1,8 @@
 """Steps shared by everything that scores silver records: hop 2, training, evaluation, the benchmarks.
 
-Live records with their key and term frequencies, candidate pairs with both
-sides' compared columns, and the comparison plan and frozen model, checked
-against silver.party's schema before any work.
+Live records with their key and the model's frozen term frequencies,
+candidate pairs with both sides' compared columns, and the comparison plan
+and frozen model, checked against silver.party's schema before any work.
 """
 from __future__ import annotations
 
@@ -20,10 +20,20 @@ from customer_mdm.silver.versions import PARTY_SCHEMA
 PARTY = "silver.party"
 
 
-def prepare_records(party: DataFrame, plan: Plan) -> DataFrame:
-    """Live records with their key, the compared columns and term frequencies: what blocking and scoring read."""
-    live = party.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
-    return with_term_frequencies(with_record_id(live), plan)
+def live_records(party: DataFrame) -> DataFrame:
+    """Live records with their key: what training and evaluation read."""
+    return with_record_id(party.where(~F.coalesce(F.col("is_deleted"), F.lit(False))))
+
+
+def scoring_records(records: DataFrame, plan: Plan, model: Model) -> DataFrame:
+    """Records with the model's frozen term frequencies (null for the weighted model, which has none)."""
+    frozen = model.term_frequencies if isinstance(model, FellegiSunterModel) else None
+    return with_term_frequencies(records, plan, frozen)
+
+
+def prepare_records(party: DataFrame, plan: Plan, model: Model) -> DataFrame:
+    """Live records with their key and the model's term frequencies: what blocking and scoring read."""
+    return scoring_records(live_records(party), plan, model)
 
 
 def pair_columns(plan: Plan) -> list[str]:

@@ -223,7 +223,7 @@ class _Increment:
                                               "recorded_at": self.now}], txn=self.txn)
         party = self.store.read(PARTY, version=self.version)
         live_changed, deleted = self.changed_records(party)
-        records = prepare_records(party, plan).cache()
+        records = prepare_records(party, plan, model).cache()
         try:
             live = set(records.select(RID).toArrow().column(RID).to_pylist())
             if self.scope == "full":
