@@ -18,7 +18,7 @@ increments. Both lakes name the source ``crm``. Figures:
   anchor change (its id stood while batch never saw the transient link).
 
 A measurement, not a test: the hops' time-based intervals make increment
-boundaries, and so term frequencies at scoring time, vary between runs.
+boundaries vary between runs.
 """
 from __future__ import annotations
 
