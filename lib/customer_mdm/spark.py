@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from customer_mdm.config import SparkSettings
 
@@ -42,3 +44,14 @@ def build_session(settings: SparkSettings) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
     return spark
+
+
+@contextmanager
+def persisted(frame: DataFrame) -> Iterator[DataFrame]:
+    """``frame`` cached while several actions read it, released after, also on failure: the stream job's hops
+    run for days in one session, so a cache that outlives its increment is a leak."""
+    cached = frame.persist()
+    try:
+        yield cached
+    finally:
+        cached.unpersist()

@@ -39,12 +39,13 @@ from customer_mdm.ops.suppression import drop_suppressed
 from customer_mdm.ops.tables import (DEAD_LETTER, DEAD_LETTER_SCHEMA, DQ_METRICS, DQ_METRICS_SCHEMA,
                                      ERASURE_SUPPRESSION)
 from customer_mdm.silver.canonical import BRONZE_VERSION, file_rows, kafka_rows, to_canonical
-from customer_mdm.silver.quality import evaluate, raise_if_failed
+from customer_mdm.silver.quality import QualityResult, evaluate, raise_if_failed
 from customer_mdm.silver.quarantine import QUARANTINE, QUARANTINE_SCHEMA, malformed_rows, quality_rows
 from customer_mdm.silver.standardize import StandardizeOptions, standardize
-from customer_mdm.silver.versions import (HISTORY_SCHEMA, KEY, PARTY_SCHEMA, changed_input, history_rows,
-                                          key_predicate, new_version_count, newer_than_target, party_rows,
-                                          rebuild_chains, with_input_hash, with_version_identity)
+from customer_mdm.silver.versions import (CHAIN_COLUMNS, HISTORY_SCHEMA, KEY, PARTY_SCHEMA, changed_input,
+                                          history_rows, key_predicate, new_version_count, newer_than_target,
+                                          party_rows, rebuild_chains, with_input_hash, with_version_identity)
+from customer_mdm.spark import persisted
 from customer_mdm.storage import AppTxn, TableStore
 
 log = logging.getLogger(__name__)
@@ -167,12 +168,9 @@ def _refine_range(store: TableStore, source: SourceConfig, *, after: int, target
                                  version_column=BRONZE_VERSION)
     if row_filter is not None:
         increment = row_filter(increment)
-    increment = increment.cache()
-    try:
-        report = _apply(store, source, increment, rules=rules, run_id=run_id, mode=mode, txn=txn,
+    with persisted(increment) as cached:
+        report = _apply(store, source, cached, rules=rules, run_id=run_id, mode=mode, txn=txn,
                         recorded_at=recorded_at, after=after, report_dir=report_dir, replay=replay)
-    finally:
-        increment.unpersist()
     report = RefineReport(report.source, after, target, report.counts, report.breached_rules,
                           time.monotonic() - started, report.metrics)
     c = report.counts
@@ -196,22 +194,20 @@ def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
     # compared with history, never party: history is read in its pre-increment state even after a crash
     # between the two commits, so a re-run recomputes exactly what the crashed run would have written
     current = store.read(HISTORY).where(F.col("is_current"))
-    standardized = standardize(changed_input(canonical, current), options=options).persist()
-    try:
-        return _apply_standardized(store, source, increment, parsed.malformed, standardized, rules=rules,
-                                   run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after,
-                                   report_dir=report_dir, suppressed=increment.count() - kept.count(),
-                                   replay=replay)
-    finally:
-        standardized.unpersist()
-
-
-def _apply_standardized(store: TableStore, source: SourceConfig, increment: DataFrame, malformed: DataFrame,
-                        standardized: DataFrame, *, rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn,
-                        recorded_at: dt.datetime, after: int, report_dir: Path | None,
-                        suppressed: int, replay: bool = False) -> RefineReport:
+    suppressed = increment.count() - kept.count()
     started = time.monotonic()
-    quality = evaluate(standardized, rules, run_id=run_id, reference_tables={})
+    with persisted(standardize(changed_input(canonical, current), options=options)) as standardized:
+        quality = evaluate(standardized, rules, run_id=run_id, reference_tables={})
+        with persisted(quality.checked):  # metrics, quarantine and the new versions all read it: rules run once
+            return _apply_checked(store, source, increment, parsed.malformed, standardized, quality, rules=rules,
+                                  run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after,
+                                  report_dir=report_dir, suppressed=suppressed, replay=replay, started=started)
+
+
+def _apply_checked(store: TableStore, source: SourceConfig, increment: DataFrame, malformed: DataFrame,
+                   standardized: DataFrame, quality: QualityResult, *, rules: Sequence[QualityRule], run_id: str,
+                   mode: Mode, txn: AppTxn, recorded_at: dt.datetime, after: int, report_dir: Path | None,
+                   suppressed: int, replay: bool, started: float) -> RefineReport:
     metrics = quality.metrics.collect()
     log.info("silver %s: standardized and validated %d changed row(s); rows equal to their stored input "
              "skipped, %.1fs", source.name, standardized.count(), time.monotonic() - started)
@@ -228,8 +224,9 @@ def _apply_standardized(store: TableStore, source: SourceConfig, increment: Data
     valid = with_version_identity(quality.valid.withColumnRenamed("_is_delete", "is_deleted"))
     incoming = valid.withColumn("_recorded_at", now).select(*[f.name for f in PARTY_SCHEMA.fields])
     touched = incoming.select(*KEY).distinct()
-    existing = store.read(HISTORY).join(touched, list(KEY), "left_semi")
-    history_changes = rebuild_chains(existing, incoming, recorded_at=now).toArrow()
+    existing = store.read(HISTORY).select(*CHAIN_COLUMNS).join(touched, list(KEY), "left_semi")
+    with persisted(existing):  # rebuild_chains reads it twice; one scan of the whole history is enough
+        history_changes = rebuild_chains(existing, incoming, recorded_at=now).toArrow()
     party_changes = party_rows(history_changes)
 
     read = increment.count()

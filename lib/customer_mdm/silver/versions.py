@@ -77,6 +77,10 @@ HISTORY_SCHEMA = StructType(PARTY_SCHEMA.fields[:-1] + [
     PARTY_SCHEMA["_recorded_at"],
 ])
 
+#: What ``rebuild_chains`` reads of stored history. A stored version only ever moves (valid_to, is_current; the
+#: history merge updates nothing else), so its other columns need not be read from a table of every version.
+CHAIN_COLUMNS: tuple[str, ...] = (*KEY, *SEQUENCE, "version_id", "valid_to", "is_current", "_recorded_at")
+
 _IS_NEW = "_is_new"
 _OLD_VALID_TO = "_old_valid_to"
 _OLD_IS_CURRENT = "_old_is_current"
@@ -120,8 +124,11 @@ def rebuild_chains(existing: DataFrame, incoming: DataFrame, *, recorded_at: Col
     and existing ones whose valid_to / is_current moved; ``party_rows`` picks
     the new versions that became current.
 
-    ``existing``: party_history rows of the touched keys. ``incoming``: rows
-    from with_version_identity, already narrowed to PARTY_SCHEMA's columns.
+    ``existing``: party_history rows of the touched keys, at least their
+    CHAIN_COLUMNS; a stored version's other columns come back null when not
+    given, so only ``valid_to`` and ``is_current`` of stored versions may be
+    written from the result. ``incoming``: rows from with_version_identity,
+    already narrowed to PARTY_SCHEMA's columns.
     A version already in history (same key, business time and content hash)
     adds nothing: it is "unchanged". The same content at a newer business
     time is a version of its own, so a late version arriving between two
@@ -135,7 +142,9 @@ def rebuild_chains(existing: DataFrame, incoming: DataFrame, *, recorded_at: Col
         .join(existing.select("version_id"), "version_id", "left_anti") \
         .withColumn(_IS_NEW, F.lit(True)).withColumn(_OLD_VALID_TO, F.lit(None).cast(TimestampType())) \
         .withColumn(_OLD_IS_CURRENT, F.lit(None).cast(BooleanType()))
-    known = existing.select(*columns, F.lit(False).alias(_IS_NEW), F.col("valid_to").alias(_OLD_VALID_TO),
+    stored = [F.col(f.name) if f.name in existing.columns else F.lit(None).cast(f.dataType).alias(f.name)
+              for f in PARTY_SCHEMA.fields]
+    known = existing.select(*stored, F.lit(False).alias(_IS_NEW), F.col("valid_to").alias(_OLD_VALID_TO),
                             F.col("is_current").alias(_OLD_IS_CURRENT))
     placed = known.unionByName(candidates).withColumn("valid_to", F.lead("valid_from").over(by_key_in_order)) \
         .withColumn("is_current", F.lead("version_id").over(by_key_in_order).isNull()) \
