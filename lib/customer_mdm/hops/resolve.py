@@ -86,12 +86,14 @@ class ResolveReport:
 
 @dataclass(frozen=True)
 class Planned:
-    """An increment: its number, the silver.party versions it spans, and its scope."""
+    """An increment: its number, the silver.party versions it spans, its scope, and whether a crashed run
+    logged it (``resumed``): it is then finished as planned before anything newer."""
 
     increment: int
     after: int
     version: int
     scope: Scope
+    resumed: bool = False
 
 
 def ensure_gold_tables(store: TableStore) -> None:
@@ -111,7 +113,8 @@ def plan_increment(store: TableStore, scope: Scope) -> Planned | None:
     by_number = {r["increment"]: r for r in log_rows}
     if done + 1 in by_number:
         pending = by_number[done + 1]
-        return Planned(done + 1, pending["previous_silver_version"], pending["silver_version"], pending["mode"])
+        return Planned(done + 1, pending["previous_silver_version"], pending["silver_version"], pending["mode"],
+                       resumed=True)
     after = by_number[done]["silver_version"] if done in by_number else -1
     version = store.version(PARTY)
     if scope == "incremental" and version <= after:
@@ -121,7 +124,7 @@ def plan_increment(store: TableStore, scope: Scope) -> Planned | None:
 
 def run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSettings, *, run_id: str,
                 mode: Mode = "batch", scope: Scope = "incremental") -> ResolveReport:
-    """Brings gold up to silver.party's current version (a pending crashed increment first).
+    """One increment bringing gold up to silver.party's current version (a pending crashed increment first).
 
     ``scope="full"`` re-scores every live record with the current model and reconciles the new clusters
     with the stored ids: entities that still stand keep their ids, merges and splits are recorded.
@@ -149,7 +152,9 @@ def _run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSettin
              ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())) or "none", report.edges_added,
              report.edges_removed, report.review_items, report.entities_created, report.merges, report.splits,
              report.records_moved, report.golden_written, report.golden_retired, report.seconds)
-    if planned.scope != scope or planned.version < store.version(PARTY):  # a pending increment was finished
+    if planned.resumed and (planned.scope != scope or planned.version < store.version(PARTY)):
+        # a crashed run's increment was finished as planned; now the one this call was asked for. Only then:
+        # a stream under steady load would otherwise chain increments, one call deep each, never reporting
         follow = _run_resolve(spark, store, settings, run_id=run_id, mode=mode, scope=scope)
         return report if follow.skipped else follow
     return report
