@@ -50,7 +50,7 @@ class Target:
     """A goal a benchmark states for one of its figures; stored with every result it judged."""
 
     figure: str
-    op: Literal[">=", "<="]
+    op: Literal[">=", "<=", "<"]
     value: float
 
     def describe(self) -> str:
@@ -58,7 +58,7 @@ class Target:
 
     def verdict(self, figures: Mapping[str, Any]) -> Literal["PASS", "MISS"]:
         measured = float(figures[self.figure])
-        met = measured >= self.value if self.op == ">=" else measured <= self.value
+        met = {">=": measured >= self.value, "<=": measured <= self.value, "<": measured < self.value}[self.op]
         return "PASS" if met else "MISS"
 
 
