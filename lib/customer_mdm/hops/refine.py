@@ -199,18 +199,18 @@ def _apply(store: TableStore, source: SourceConfig, increment: DataFrame, *,
     with persisted(standardize(changed_input(canonical, current), options=options)) as standardized:
         quality = evaluate(standardized, rules, run_id=run_id, reference_tables={})
         with persisted(quality.checked):  # metrics, quarantine and the new versions all read it: rules run once
-            return _apply_checked(store, source, increment, parsed.malformed, standardized, quality, rules=rules,
-                                  run_id=run_id, mode=mode, txn=txn, recorded_at=recorded_at, after=after,
-                                  report_dir=report_dir, suppressed=suppressed, replay=replay, started=started)
+            return _apply_checked(store, source, increment, parsed.malformed, quality, rules=rules, run_id=run_id,
+                                  mode=mode, txn=txn, recorded_at=recorded_at, after=after, report_dir=report_dir,
+                                  suppressed=suppressed, replay=replay, started=started)
 
 
 def _apply_checked(store: TableStore, source: SourceConfig, increment: DataFrame, malformed: DataFrame,
-                   standardized: DataFrame, quality: QualityResult, *, rules: Sequence[QualityRule], run_id: str,
-                   mode: Mode, txn: AppTxn, recorded_at: dt.datetime, after: int, report_dir: Path | None,
-                   suppressed: int, replay: bool, started: float) -> RefineReport:
+                   quality: QualityResult, *, rules: Sequence[QualityRule], run_id: str, mode: Mode, txn: AppTxn,
+                   recorded_at: dt.datetime, after: int, report_dir: Path | None, suppressed: int, replay: bool,
+                   started: float) -> RefineReport:
     metrics = quality.metrics.collect()
     log.info("silver %s: standardized and validated %d changed row(s); rows equal to their stored input "
-             "skipped, %.1fs", source.name, standardized.count(), time.monotonic() - started)
+             "skipped, %.1fs", source.name, quality.checked.count(), time.monotonic() - started)
     if report_dir is not None:
         write_validation_report(report_dir, run_id=run_id, checks=rule_checks(metrics), issues=quality.issues)
     if mode == "batch":

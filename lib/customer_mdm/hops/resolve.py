@@ -46,6 +46,7 @@ from customer_mdm.gold.tables import (BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA,
                                       RESOLVE_LOG_SCHEMA, REVIEW_QUEUE, REVIEW_QUEUE_SCHEMA)
 from customer_mdm.hops.match import candidate_pairs, load_model, prepare_records
 from customer_mdm.ops.faults import kill_point
+from customer_mdm.spark import persisted
 from customer_mdm.storage import AppTxn, TableStore
 from customer_mdm.storage.schema import spark_to_arrow
 
@@ -228,8 +229,7 @@ class _Increment:
                                               "recorded_at": self.now}], txn=self.txn)
         party = self.store.read(PARTY, version=self.version)
         live_changed, deleted = self.changed_records(party)
-        records = prepare_records(party, plan, model).cache()
-        try:
+        with persisted(prepare_records(party, plan, model)) as records:
             live = set(records.select(RID).toArrow().column(RID).to_pylist())
             if self.scope == "full":
                 live_changed = live
@@ -238,8 +238,6 @@ class _Increment:
             blocked = block(records, matching.blocking, focus=focus)
             skipped = blocked.skipped.toArrow()
             pairs = score_pairs(plan, model, candidate_pairs(records, blocked, plan)).toArrow()
-        finally:
-            records.unpersist()
         kill_point("resolve:after_scoring")
         return self.decide_and_write(pairs, skipped, live=live, changed=live_changed | deleted,
                                      live_changed=live_changed, model_version=model.version)
