@@ -27,9 +27,7 @@ asks for 1M records in gold; ``--records`` says which size a result is for.
 """
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import json
 import logging
 import shutil
 import signal
@@ -46,7 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 from bench_gold_increment import project_with_baseline
-from bench_kafka_ingest import EVENT_BYTES, LATENCY_RATE, PARTITIONS, PRODUCER_CLIENT, TOPIC, _lag_slope, _LagSampler
+from bench_kafka_ingest import (EVENT_BYTES, LATENCY_RATE, PARTITIONS, PRODUCER_CLIENT, TOPIC, LagSampler, batch_of,
+                                lag_slope, produce)
 from deltalake import DeltaTable
 from harness import REPO, ProcessTreeMonitor, Target, record, start
 from kafka import KafkaAdminClient
@@ -57,6 +56,7 @@ from customer_mdm.embedded_kafka import start_broker, stop_broker
 log = logging.getLogger("bench.e2e_latency")
 INCREMENT = 100  # the gold set-up holds this many CRM rows back; they play no part here
 HOPS = ("ingest", "silver", "gold")
+EVENTS_INPUT = "events_input.csv"  # the customers whose updates are sent, beside conf/
 
 
 def _configure(project: Path, bootstrap_servers: str, customers: int) -> Path:
@@ -69,17 +69,8 @@ def _configure(project: Path, bootstrap_servers: str, customers: int) -> Path:
     lines = first.read_text(encoding="utf-8").splitlines(keepends=True)
     if len(lines) <= customers:
         raise RuntimeError(f"{first} has fewer than {customers} customers: lower --customers or raise --records")
-    (project / "events_input.csv").write_text("".join(lines[:customers + 1]), encoding="utf-8")
+    (project / EVENTS_INPUT).write_text("".join(lines[:customers + 1]), encoding="utf-8")
     return conf
-
-
-def _produce(conf: Path, *, rate: float, seconds: float) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "jobs" / "produce_events.py"), "--conf", str(conf), "--quiet",
-         "--input", str(conf.parent / "events_input.csv"), "--rate", str(rate), "--duration", str(seconds),
-         "--pad-to", str(EVENT_BYTES), "--partitions", str(PARTITIONS), "--client", PRODUCER_CLIENT],
-        capture_output=True, text=True, check=True)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 class Lake:
@@ -147,17 +138,15 @@ def hop_latencies(lake: Lake, since: dt.datetime, *, skip: int) -> dict[str, lis
     ingest = sorted((r for r in runs if r["hop"] == "ingest"), key=lambda r: r["batch_id"])
     silver = [r for r in runs if r["hop"] == "silver"]
     gold = [r for r in runs if r["hop"] == "gold"]
-    ends = {p: [json.loads(b["end_offsets"]).get(TOPIC, {}).get(str(p), -1) for b in ingest]
-            for p in range(PARTITIONS)}
+    ingest_batch = batch_of(ingest)
     rows = lake.table("bronze.crm_events", ["_kafka_partition", "_kafka_offset", "_kafka_timestamp"]).to_pylist()
     events = sorted((_utc(r["_kafka_timestamp"]), r["_kafka_partition"], r["_kafka_offset"]) for r in rows)
     measured = [e for e in events if e[0] >= since][skip:]
     out: dict[str, list[float]] = {hop: [] for hop in HOPS}
     for sent, partition, offset in measured:
-        i = bisect.bisect_right(ends[partition], offset)
-        if i >= len(ingest):
+        batch = ingest_batch(partition, offset)
+        if batch is None:
             continue
-        batch = ingest[i]
         refined = _covering(silver, batch["bronze_version"])
         resolved = _covering(gold, refined["output_version"]) if refined else None
         for hop, run in zip(HOPS, (batch, refined, resolved)):
@@ -192,14 +181,15 @@ def main() -> int:
                                         "--lake", str(lake.root), "--trigger", "0", "--hops", "all",
                                         "--source", "crm_events"],
                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            warm_up = _produce(conf, rate=0, seconds=0)
+            warm_up = produce(conf, rate=0, seconds=0, input_files=conf.parent / EVENTS_INPUT)
             started = time.monotonic()
             _wait(job, job_log, lambda: lake.caught_up(warm_up["events"]), seconds=3600)
             log.info("warm-up: %d customers through every hop in %.0f s; measuring %d events/s for %d s",
                      warm_up["events"], time.monotonic() - started, LATENCY_RATE, args.duration)
             since = dt.datetime.now(dt.timezone.utc)
-            with ProcessTreeMonitor() as monitor, _LagSampler(broker.bootstrap_servers, job_log) as lag:
-                measured = _produce(conf, rate=LATENCY_RATE, seconds=args.duration)
+            with ProcessTreeMonitor() as monitor, LagSampler(broker.bootstrap_servers, job_log) as lag:
+                measured = produce(conf, rate=LATENCY_RATE, seconds=args.duration,
+                                   input_files=conf.parent / EVENTS_INPUT)
                 produced_at = time.monotonic()
                 caught_up_at = _wait(job, job_log, lambda: lake.caught_up(warm_up["events"] + measured["events"]),
                                      seconds=3600)
@@ -220,7 +210,7 @@ def main() -> int:
     figures.update({
         "events_without_gold_commit": measured["events"] - warm_up["events"] - len(latencies["gold"]),
         "catch_up_after_producer_s": round(caught_up_at - produced_at, 1),
-        "ingest_lag_slope_events_per_s": round(_lag_slope(lag.samples), 1),
+        "ingest_lag_slope_events_per_s": round(lag_slope(lag.samples), 1),
         "gold_increments": len(gold_runs),
         "gold_increment_p50_s": round(float(np.median([r["batch_duration_ms"] for r in gold_runs])) / 1000, 1)
         if gold_runs else None,

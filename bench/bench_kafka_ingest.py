@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -74,12 +75,14 @@ def _project(tmp: Path, bootstrap_servers: str) -> Path:
     return tmp / "conf"
 
 
-def _produce(conf: Path, *, rate: int, seconds: int) -> dict[str, Any]:
+def produce(conf: Path, *, rate: float, seconds: float, input_files: Path | None = None) -> dict[str, Any]:
+    """jobs/produce_events.py sending ``input_files`` (default: the project's CRM extracts) as padded events;
+    returns its summary line."""
+    files = input_files or conf.parent / "data" / "landing" / "crm" / "*.csv"
     done = subprocess.run(
         [sys.executable, str(REPO / "jobs" / "produce_events.py"), "--conf", str(conf), "--quiet",
-         "--input", str(conf.parent / "data" / "landing" / "crm" / "*.csv"), "--rate", str(rate),
-         "--duration", str(seconds), "--pad-to", str(EVENT_BYTES), "--partitions", str(PARTITIONS),
-         "--client", PRODUCER_CLIENT], capture_output=True, text=True, check=True)
+         "--input", str(files), "--rate", str(rate), "--duration", str(seconds), "--pad-to", str(EVENT_BYTES),
+         "--partitions", str(PARTITIONS), "--client", PRODUCER_CLIENT], capture_output=True, text=True, check=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -114,7 +117,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class _LagSampler:
+class LagSampler:
     """Every second: events in the topic minus events the job logged into bronze (the backlog, in events)."""
 
     def __init__(self, bootstrap_servers: str, job_log: Path) -> None:
@@ -125,7 +128,7 @@ class _LagSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> _LagSampler:
+    def __enter__(self) -> LagSampler:
         self._thread.start()
         return self
 
@@ -140,7 +143,7 @@ class _LagSampler:
             self.samples.append((time.monotonic(), in_topic - _ingested(self._job_log)))
 
 
-def _lag_slope(samples: list[tuple[float, int]]) -> float:
+def lag_slope(samples: list[tuple[float, int]]) -> float:
     """Least-squares growth of the total lag in events per second (0 when there are too few samples)."""
     if len(samples) < 3:
         return 0.0
@@ -148,16 +151,22 @@ def _lag_slope(samples: list[tuple[float, int]]) -> float:
     return float(np.polyfit(seconds - seconds[0], lags, 1)[0])
 
 
-def _latencies_ms(batches: list[dict[str, Any]], events: list[tuple[int, int, dt.datetime]]) -> list[float]:
-    """Commit time of each event's micro-batch minus its Kafka timestamp; batches in batch id order."""
+def batch_of(batches: list[dict[str, Any]]) -> Callable[[int, int], dict[str, Any] | None]:
+    """(partition, offset) -> the ingest micro-batch that took it (None: not ingested); batches in batch id order."""
     ends = {p: [json.loads(b["end_offsets"]).get(TOPIC, {}).get(str(p), -1) for b in batches]
             for p in range(PARTITIONS)}
-    latencies = []
-    for partition, offset, kafka_ts in events:
+
+    def find(partition: int, offset: int) -> dict[str, Any] | None:
         i = bisect.bisect_right(ends[partition], offset)
-        if i < len(batches):
-            latencies.append((batches[i]["committed_at"] - kafka_ts).total_seconds() * 1000)
-    return latencies
+        return batches[i] if i < len(batches) else None
+    return find
+
+
+def _latencies_ms(batches: list[dict[str, Any]], events: list[tuple[int, int, dt.datetime]]) -> list[float]:
+    """Commit time of each event's micro-batch minus its Kafka timestamp."""
+    find = batch_of(batches)
+    return [(batch["committed_at"] - kafka_ts).total_seconds() * 1000 for partition, offset, kafka_ts in events
+            if (batch := find(partition, offset)) is not None]
 
 
 def main() -> int:
@@ -177,19 +186,19 @@ def main() -> int:
                 job = subprocess.Popen([sys.executable, str(REPO / "jobs" / "stream_job.py"), "--conf", str(conf),
                                         "--lake", str(config.lake_root), "--trigger", "0", "--hops", "none"],
                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            warm_up = _produce(conf, rate=0, seconds=0)
+            warm_up = produce(conf, rate=0, seconds=0)
             _wait_ingested(job_log, warm_up["events"])
             log.info("stream job warm (%d events); throughput phase: %d events/s for %d s", warm_up["events"],
                      args.rate, args.duration)
             with ProcessTreeMonitor() as monitor:
                 started = time.perf_counter()
-                with _LagSampler(broker.bootstrap_servers, job_log) as lag_sampler:
-                    throughput = _produce(conf, rate=args.rate, seconds=args.duration)
+                with LagSampler(broker.bootstrap_servers, job_log) as lag_sampler:
+                    throughput = produce(conf, rate=args.rate, seconds=args.duration)
                 drained_at = _wait_ingested(job_log, warm_up["events"] + throughput["events"])
                 drain_seconds = drained_at - started - throughput["seconds"]
                 log.info("latency phase: %d events/s for %d s", LATENCY_RATE, args.duration)
                 latency_from = _now()
-                latency = _produce(conf, rate=LATENCY_RATE, seconds=args.duration)
+                latency = produce(conf, rate=LATENCY_RATE, seconds=args.duration)
                 _wait_ingested(job_log, warm_up["events"] + throughput["events"] + latency["events"])
             job.send_signal(signal.SIGTERM)
             if job.wait(timeout=180) not in (0, 3):  # 3: stopped cleanly with an SLA check in breach
@@ -224,7 +233,7 @@ def main() -> int:
         "events_per_s": round(throughput["events"] / (throughput["seconds"] + max(drain_seconds, 0.0))),
         "produced_events_per_s": throughput["events_per_second"],
         "events": total,
-        "lag_slope_events_per_s": round(_lag_slope(lag), 1),
+        "lag_slope_events_per_s": round(lag_slope(lag), 1),
         "lag_max": max((n for _, n in lag), default=0),
         "lag_last": lag[-1][1] if lag else 0,
         "drain_seconds_after_producer": round(max(drain_seconds, 0.0), 2),

@@ -229,7 +229,6 @@ def main() -> int:
         silver_seconds = timed(started)
         store = open_store(spark, config)
         matching = load_matching(config.conf_dir / "matching.yaml", project_root=project)
-        plan = checked_plan(spark, matching)
         records = live_records(store.read(PARTY)).cache()
         live = records.count()
         entity = truth_entities(project)
