@@ -121,6 +121,7 @@ class WeightedSpec:
 @dataclass(frozen=True)
 class ClusteringSpec:
     max_cluster_size: int = 50  # a merge that would make an entity larger goes to review instead
+    driver_max_links: int = 2_000_000  # more links than this: components are found in Spark, not on the driver
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,9 @@ def load_matching(path: str | Path, *, project_root: Path | None = None) -> Matc
     weighted = _weighted(top.section("weighted", required=model == "weighted"), comparisons) \
         if model == "weighted" or top.has("weighted") else None
     cl = top.section("clustering")
-    cl.allow_only(["max_cluster_size"])
-    clustering = ClusteringSpec(max_cluster_size=cl.integer("max_cluster_size", 50, minimum=2))
+    cl.allow_only(["max_cluster_size", "driver_max_links"])
+    clustering = ClusteringSpec(max_cluster_size=cl.integer("max_cluster_size", 50, minimum=2),
+                                driver_max_links=cl.integer("driver_max_links", 2_000_000, minimum=0))
     issues.raise_if_any()
     return MatchingConfig(file=file, model=model,
                           model_file=model_file if model_file.is_absolute() else root / model_file,

@@ -1,7 +1,9 @@
 """Clusters of records: connected components of the match edges, under manual and size constraints.
 
 Runs on the driver over record keys (a union-find with set merging by size),
-which holds comfortably for the edge sets of a few million records. The
+which holds comfortably for the edge sets of a few million records; beyond,
+``gold.components`` finds the components in Spark and ``cluster_within``
+orders unions only where a constraint applies. The
 result depends only on the inputs, never on their order: must-links first,
 then model edges strongest first (ties by key). A union that would put two
 records of a cannot-link pair together is refused; one that would grow a
@@ -9,7 +11,8 @@ component past ``max_size`` is refused and the edge goes to review instead.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 Pair = tuple[str, str]
@@ -93,3 +96,44 @@ def cluster(records: Iterable[str], edges: Sequence[Edge], *, must_link: Iterabl
     smallest = {root: min(members) for root, members in parts.members.items()}
     return Clusters(component={r: smallest[root] for r, root in parts.root.items()},
                     oversized=tuple(oversized), refused_links=tuple(refused))
+
+
+def cluster_within(records: AbstractSet[str], edges: Sequence[Edge], *, component_of: Mapping[str, str],
+                   must_link: Iterable[Pair] = (), cannot_link: Iterable[Pair] = (), max_size: int) -> Clusters:
+    """``cluster``'s result, given ``component_of``: each linked record's plain connected component (labelled by
+    its smallest record key) over the edges and must-links between ``records``. Union-find runs only inside
+    components that are too big or hold a cannot-link pair; unions within any other component are never refused,
+    so it stands whole. Components are independent, so per-component order gives the global order's result."""
+    members: dict[str, list[str]] = {}
+    for record in records:
+        members.setdefault(component_of.get(record, record), []).append(record)
+    constrained = {root for root, group in members.items() if len(group) > max_size}
+    constrained |= {component_of[a] for a, b in cannot_link
+                    if a in records and a in component_of and component_of.get(b) == component_of[a]}
+
+    def within(pairs: Iterable[Pair]) -> dict[str, list[Pair]]:
+        by_root: dict[str, list[Pair]] = {}
+        for a, b in pairs:
+            root = component_of.get(a)
+            if root in constrained and component_of.get(b) == root:
+                by_root.setdefault(root, []).append((a, b))
+        return by_root
+
+    edges_in: dict[str, list[Edge]] = {}
+    for edge in edges:
+        root = component_of.get(edge.left)
+        if root in constrained and component_of.get(edge.right) == root:
+            edges_in.setdefault(root, []).append(edge)
+    links_in, forbidden_in = within(must_link), within(cannot_link)
+    component = {r: root for root, group in members.items() if root not in constrained for r in group}
+    oversized: list[Edge] = []
+    refused: list[Pair] = []
+    for root in sorted(constrained):
+        part = cluster(members[root], edges_in.get(root, []), must_link=links_in.get(root, []),
+                       cannot_link=forbidden_in.get(root, []), max_size=max_size)
+        component.update(part.component)
+        oversized += part.oversized
+        refused += part.refused_links
+    return Clusters(component=component,
+                    oversized=tuple(sorted(oversized, key=lambda e: (-e.probability, e.left, e.right))),
+                    refused_links=tuple(sorted(refused)))

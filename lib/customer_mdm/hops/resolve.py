@@ -33,7 +33,8 @@ from pyspark.sql import functions as F
 
 from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.gold.blocking import RID, block, with_record_id
-from customer_mdm.gold.clustering import Edge, cluster
+from customer_mdm.gold.clustering import Edge
+from customer_mdm.gold.components import clusters_by_size
 from customer_mdm.gold.edges import (EdgeEvent, Pair, active_edges, after_events, edge_events,
                                      pair_of, pairs_column, rid, split_rid)
 from customer_mdm.gold.identity import PriorState, Reconciled, reconcile
@@ -270,9 +271,11 @@ class _Increment:
                         rid(p.right.source_system, p.right.source_record_id)) for p in overrides.force_link]
         cannot = [pair_of(rid(p.left.source_system, p.left.source_record_id),
                           rid(p.right.source_system, p.right.source_record_id)) for p in overrides.force_split]
-        clusters = cluster(live, [Edge(a, b, e.probability) for (a, b), e in edges_now.items() if e.origin == "model"],
-                           must_link=must + [p for p, e in edges_now.items() if e.origin == "review"],
-                           cannot_link=cannot + sorted(rejected), max_size=settings.matching.clustering.max_cluster_size)
+        clusters = clusters_by_size(
+            self.spark, live, [Edge(a, b, e.probability) for (a, b), e in edges_now.items() if e.origin == "model"],
+            must_link=must + [p for p, e in edges_now.items() if e.origin == "review"],
+            cannot_link=cannot + sorted(rejected), max_size=settings.matching.clustering.max_cluster_size,
+            driver_max_links=settings.matching.clustering.driver_max_links)
 
         xref = store.read_arrow(ENTITY_XREF)
         prior = self.prior(xref, live)
