@@ -15,8 +15,9 @@ most ``increment`` x ``max_block_size`` pairs (each changed record is
 compared with at most one block of existing records per blocking rule is the
 promise behind the cap; the figure shows how close it gets), and rewrites under
 5% of gold.golden_record's files, read from the commit's own metrics
-(files removed / files in the table before). With MDM_BENCH_BASELINE=<folder>
-the set-up lake is kept and reused for the same sizes.
+(files removed / files in the table before); with ``--records 1000000`` and
+no kept baseline, also the set-up's files -> gold time (<= 15 min). With
+MDM_BENCH_BASELINE=<folder> the set-up lake is kept and reused for the same sizes.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ log = logging.getLogger("bench.gold_increment")
 SEED = 42
 HELD_BACK = "crm_increment.csv"
 FILES_REWRITTEN = Target("golden_files_rewritten_pct", "<", 5)
+MILLION_TO_GOLD = Target("baseline_seconds", "<=", 15 * 60)  # judged when the set-up built 1M records into gold
 
 
 def hold_back(crm_dir: Path, rows: int, into: Path) -> int:
@@ -156,9 +158,11 @@ def main() -> int:
         "baseline_seconds": baseline_seconds,
         **monitor.figures(),
     }
+    targets = [Target("pairs_scored", "<=", pair_cap), FILES_REWRITTEN]
+    if baseline_seconds is not None and args.records >= 1_000_000:
+        targets.append(MILLION_TO_GOLD)
     record("gold_increment", figures, workload={"records": args.records, "increment": args.increment,
-                                                "max_block_size": max_block, "seed": SEED},
-           targets=[Target("pairs_scored", "<=", pair_cap), FILES_REWRITTEN])
+                                                "max_block_size": max_block, "seed": SEED}, targets=targets)
     return 0
 
 
