@@ -37,8 +37,9 @@ def _large_star(edges: DataFrame) -> DataFrame:
     both = edges.select(F.col("hi").alias("node"), F.col("lo").alias("other")).unionByName(
         edges.select(F.col("lo").alias("node"), F.col("hi").alias("other")))
     smallest = both.groupBy("node").agg(F.least(F.min("other"), F.col("node")).alias("m"))
-    return _canonical(both.join(smallest, "node").where(F.col("other") > F.col("node"))
-                      .select(F.col("other").alias("hi"), F.col("m").alias("lo")))
+    # other > node >= m: already (hi, lo) and no self-loop; duplicates wait for the small star's distinct
+    return (both.join(smallest, "node").where(F.col("other") > F.col("node"))
+            .select(F.col("other").alias("hi"), F.col("m").alias("lo")))
 
 
 def _small_star(edges: DataFrame) -> DataFrame:
