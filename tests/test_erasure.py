@@ -3,6 +3,7 @@ pipeline keeps running on the lake afterwards. Each test erases in its own copy 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import logging
 import shutil
 from collections import Counter
@@ -80,6 +81,19 @@ def test_an_erased_entity_leaves_every_layer_and_its_files(spark, copied, caplog
     pii = _pii_of(store, records)
     others_before = store.read("silver.party").count() - len(records)
     assert pii
+    # a steward pinned one of the person's values and split one of the records from someone else's
+    pinned = sorted(pii)[0]
+    one = "%s:%s" % sorted(records)[0]
+    a, b = ["%s:%s" % (r["source_system"], r["source_record_id"]) for r in store.read("gold.entity_xref")
+            .where(F.col("is_current") & (F.col("entity_id") != entity)).orderBy("source_record_id").take(2)]
+    at = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+    store.append_rows("gold.manual_overrides", [
+        {"kind": "pin", "action": "add", "entity_id": entity, "attribute": "email" if "@" in pinned else "phone_e164",
+         "value": pinned, "entered_by": "steward", "entered_at": at},
+        {"kind": "force_split", "action": "add", "left_record": one, "right_record": a, "entered_by": "steward",
+         "entered_at": at},
+        {"kind": "force_split", "action": "add", "left_record": a, "right_record": b, "entered_by": "steward",
+         "entered_at": at}])
 
     with caplog.at_level(logging.DEBUG, logger="customer_mdm"):
         store, plan, report = _run_erasure(spark, config, operations, entity_id=entity)
@@ -98,6 +112,7 @@ def test_an_erased_entity_leaves_every_layer_and_its_files(spark, copied, caplog
     assert store.read("gold.golden_record").where(F.col("entity_id") == entity).count() == 0
     assert store.read("gold.golden_record_history").where(F.col("entity_id") == entity).count() == 0
     assert store.read("silver.party").count() == others_before
+    assert [(r["left_record"], r["right_record"]) for r in store.read("gold.manual_overrides").collect()] == [(a, b)]
     assert report.deleted["silver.party"] == len(records)
 
     hashes = store.read(ERASURE_SUPPRESSION)

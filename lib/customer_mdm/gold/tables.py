@@ -114,3 +114,22 @@ GOLDEN_RECORD_SCHEMA = StructType(GOLDEN_SCHEMA.fields + [
 
 #: Every version of every golden record (SCD Type 2, versioned like the xref).
 GOLDEN_HISTORY_SCHEMA = StructType(GOLDEN_RECORD_SCHEMA.fields + _SCD2)
+
+MANUAL_OVERRIDES = "gold.manual_overrides"
+#: Manual decisions as an append-only log a data steward (jobs/override.py, or a UI) writes; hop 2 reads it,
+#: with conf/overrides.yaml, before every increment (config/overrides.py ``with_table_rows``). kind force_link |
+#: force_split name left_record, right_record as '<source_system>:<source_record_id>'; kind pin names entity_id,
+#: attribute (a golden column) and value. action add | revoke; per pair and kind, or entity and attribute, the
+#: row with the latest entered_at is in effect (a later pin replaces the value; a revoke needs no value).
+MANUAL_OVERRIDES_SCHEMA = StructType([
+    StructField("kind", StringType()),
+    StructField("action", StringType()),
+    StructField("left_record", StringType()),
+    StructField("right_record", StringType()),
+    StructField("entity_id", StringType()),
+    StructField("attribute", StringType()),
+    StructField("value", StringType()),
+    StructField("reason", StringType()),
+    StructField("entered_by", StringType()),
+    StructField("entered_at", TimestampType()),
+])

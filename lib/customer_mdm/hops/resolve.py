@@ -30,7 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType
 
+from customer_mdm.config.overrides import Overrides, with_table_rows
 from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.gold.blocking import RID, block, with_record_id
 from customer_mdm.gold.clustering import Edge
@@ -39,12 +41,13 @@ from customer_mdm.gold.edges import (EdgeEvent, Pair, active_edges, after_events
                                      pair_of, pairs_column, rid, split_rid)
 from customer_mdm.gold.identity import PriorState, Reconciled, reconcile
 from customer_mdm.gold.scoring import AUTO_MERGE, REVIEW, score_pairs
-from customer_mdm.gold.survivorship import PIN_SCHEMA, golden_records
+from customer_mdm.gold.survivorship import GOLDEN_ATTRIBUTES, GOLDEN_SCHEMA, PIN_SCHEMA, golden_records
 from customer_mdm.gold.tables import (BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA, ENTITY_MERGES, ENTITY_MERGES_SCHEMA,
                                       ENTITY_XREF, ENTITY_XREF_SCHEMA, GOLD_PROPERTIES, GOLDEN_HISTORY,
-                                      GOLDEN_HISTORY_SCHEMA, GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA, MATCH_EDGES,
-                                      MATCH_EDGES_SCHEMA, MATCH_PAIRS, MATCH_PAIRS_SCHEMA, RESOLVE_LOG,
-                                      RESOLVE_LOG_SCHEMA, REVIEW_QUEUE, REVIEW_QUEUE_SCHEMA)
+                                      GOLDEN_HISTORY_SCHEMA, GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA, MANUAL_OVERRIDES,
+                                      MANUAL_OVERRIDES_SCHEMA, MATCH_EDGES, MATCH_EDGES_SCHEMA, MATCH_PAIRS,
+                                      MATCH_PAIRS_SCHEMA, RESOLVE_LOG, RESOLVE_LOG_SCHEMA, REVIEW_QUEUE,
+                                      REVIEW_QUEUE_SCHEMA)
 from customer_mdm.hops.match import candidate_pairs, load_model, prepare_records
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.spark import persisted
@@ -61,7 +64,9 @@ Scope = Literal["incremental", "full"]
 _TABLES = ((RESOLVE_LOG, RESOLVE_LOG_SCHEMA), (MATCH_PAIRS, MATCH_PAIRS_SCHEMA),
            (BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA), (REVIEW_QUEUE, REVIEW_QUEUE_SCHEMA),
            (MATCH_EDGES, MATCH_EDGES_SCHEMA), (ENTITY_MERGES, ENTITY_MERGES_SCHEMA), (ENTITY_XREF, ENTITY_XREF_SCHEMA),
-           (GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA), (GOLDEN_HISTORY, GOLDEN_HISTORY_SCHEMA))
+           (GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA), (GOLDEN_HISTORY, GOLDEN_HISTORY_SCHEMA),
+           (MANUAL_OVERRIDES, MANUAL_OVERRIDES_SCHEMA))
+_DATES = tuple(c for c in GOLDEN_ATTRIBUTES if isinstance(GOLDEN_SCHEMA[c].dataType, DateType))
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,15 @@ def completed_increment(store: TableStore) -> int:
     return store.txn_version(GOLDEN_HISTORY, APP_ID) or 0
 
 
+def read_overrides(store: TableStore, overrides: Overrides, *,
+                   adding: Sequence[Mapping[str, Any]] = ()) -> Overrides:
+    """conf/overrides.yaml's ``overrides`` plus gold.manual_overrides (and rows about to be appended to it),
+    checked: a bad row raises ConfigError, so a caller reads them before it writes anything."""
+    rows = store.read_arrow(MANUAL_OVERRIDES).to_pylist() if store.exists(MANUAL_OVERRIDES) else []
+    return with_table_rows(overrides, [*rows, *adding], table=MANUAL_OVERRIDES, attributes=GOLDEN_ATTRIBUTES,
+                           dates=_DATES)
+
+
 def plan_increment(store: TableStore, scope: Scope) -> Planned | None:
     """A crashed increment if one is pending (finished as it was planned), else the next one, else None."""
     done = completed_increment(store)
@@ -140,12 +154,13 @@ def _run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSettin
     started = time.monotonic()
     if not store.exists(PARTY):
         return ResolveReport(0, scope, -1, -1, skipped=True)
+    current = replace(settings, overrides=read_overrides(store, settings.overrides))  # a bad row: nothing written
     ensure_gold_tables(store)
     planned = plan_increment(store, scope)
     if planned is None:
         done = completed_increment(store)
         return ResolveReport(done, scope, store.version(PARTY), store.version(PARTY), skipped=True)
-    report = _Increment(spark, store, settings, planned, run_id=run_id).apply()
+    report = _Increment(spark, store, current, planned, run_id=run_id).apply()
     report = replace(report, seconds=time.monotonic() - started)
     log.info("gold increment %d (%s, %s): silver.party versions (%d, %d]: %d changed records, %d pairs scored (%s), "
              "edges +%d -%d, %d review item(s), %d new entities, %d merge(s), %d split(s), %d record(s) moved, "
@@ -173,6 +188,15 @@ def _current_before(table: pa.Table, increment: int) -> pa.Table:
     open_then = pc.or_kleene(pc.is_null(table.column("valid_to_increment")),
                        pc.greater_equal(table.column("valid_to_increment"), increment))
     return table.filter(pc.and_(began, open_then))
+
+
+def _follow(entity: str, redirect: Mapping[str, str]) -> str:
+    """The id ``entity`` lives on as now (redirects are one step long; the bound only guards a cycle)."""
+    for _ in range(len(redirect) + 1):
+        if entity not in redirect:
+            break
+        entity = redirect[entity]
+    return entity
 
 
 def _rows(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -417,14 +441,18 @@ class _Increment:
                 entity_of.pop(a.record, None)
             else:
                 entity_of[a.record] = a.entity_id
+        pins = self.pins(redirect)
         touched = set(reconciled.touched) | {entity_of[r] for r in live_changed if r in entity_of}
+        # pinned and unpinned entities too: a pin entered or revoked applies at the next increment, touched or not
+        touched |= {e for e, _, _ in pins} | {_follow(p.entity_id, redirect) for p in self.settings.overrides.unpinned}
         members = sorted((r, e) for r, e in entity_of.items() if e in touched and r in live)
         assigned = self.spark.createDataFrame(members, f"{RID} string, entity_id string")
         party = with_record_id(self.store.read(PARTY, version=self.version)).join(assigned, RID).drop(RID)
         priority = F.create_map(*[x for name, p in sorted(self.settings.source_priority.items())
                                   for x in (F.lit(name), F.lit(p))])
         members_df = party.withColumn("source_priority", F.coalesce(priority[F.col("source_system")], F.lit(1000)))
-        golden = golden_records(members_df, rules=self.settings.survivorship, pins=self.pins(redirect)).toArrow()
+        golden = golden_records(members_df, rules=self.settings.survivorship,
+                                pins=self.spark.createDataFrame(pins, PIN_SCHEMA)).toArrow()
         stored = _current_before(self.store.read_arrow(GOLDEN_HISTORY, columns=[
             "entity_id", "row_hash", "valid_from_increment", "valid_to_increment"]), self.n)
         known = dict(zip(stored.column("entity_id").to_pylist(), stored.column("row_hash").to_pylist()))
@@ -433,17 +461,9 @@ class _Increment:
         retired = sorted(e for e in reconciled.retired if e in known)
         return golden.take(pa.array(changed, pa.int64())), retired
 
-    def pins(self, redirect: Mapping[str, str]) -> DataFrame:
+    def pins(self, redirect: Mapping[str, str]) -> list[tuple[str, str, str]]:
         """Pinned values by the id each pinned entity lives on now: a pin follows its entity through merges."""
-        def current(entity: str) -> str:
-            for _ in range(len(redirect) + 1):
-                if entity not in redirect:
-                    break
-                entity = redirect[entity]
-            return entity
-
-        rows = [(current(p.entity_id), p.attribute, p.value) for p in self.settings.overrides.pins]
-        return self.spark.createDataFrame(rows, PIN_SCHEMA)
+        return [(_follow(p.entity_id, redirect), p.attribute, p.value) for p in self.settings.overrides.pins]
 
     def write_golden(self, golden: pa.Table, retired: list[str]) -> None:
         extra = {"updated_increment": self.n, "run_id": self.run_id, "updated_at": self.now}

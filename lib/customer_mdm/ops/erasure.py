@@ -3,9 +3,10 @@
 A request names an entity (every source record ever linked to it or to an id
 merged with it) or one source record. The records' rows are deleted, by
 rewriting their files, from bronze, silver, the dead letters and the gold
-tables that hold record keys; golden records (current and history) of every
-entity the records were ever part of are deleted too, because survivorship
-blends their values in. Entities that keep other records get a full hop-2
+tables that hold record keys; golden records (current and history) and
+manual overrides (pins included) of every entity the records were ever part
+of are deleted too, because survivorship blends their values in and a pin
+holds a value a steward took from them. Entities that keep other records get a full hop-2
 increment right away, which rebuilds their golden records from what is left;
 otherwise an incremental one moves hop 2's watermark past the erasure, so no
 later increment time-travels to a version the vacuum below may remove.
@@ -35,8 +36,8 @@ from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.config.operations import MaintenanceConfig
 from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.errors import MdmError
-from customer_mdm.gold.tables import (ENTITY_MERGES, ENTITY_XREF, GOLDEN_HISTORY, GOLDEN_RECORD, MATCH_EDGES,
-                                      MATCH_PAIRS, REVIEW_QUEUE)
+from customer_mdm.gold.tables import (ENTITY_MERGES, ENTITY_XREF, GOLDEN_HISTORY, GOLDEN_RECORD, MANUAL_OVERRIDES,
+                                      MATCH_EDGES, MATCH_PAIRS, REVIEW_QUEUE)
 from customer_mdm.hops.refine import HISTORY, PARTY, watermark
 from customer_mdm.hops.resolve import run_resolve
 from customer_mdm.ops.tables import DEAD_LETTER, ERASURE_SUPPRESSION, ERASURE_SUPPRESSION_SCHEMA
@@ -125,9 +126,13 @@ def delete_predicates(records: Sequence[Record], entities: Sequence[str],
     pairs = " OR ".join(f"({_records_predicate(records, *side)})" for side in _PAIR_SIDES)
     for table in (MATCH_PAIRS, MATCH_EDGES, REVIEW_QUEUE):
         predicates[table] = pairs
+    named = [f"{s}:{i}" for s, i in records]
+    overrides = [_ids_in("left_record", named), _ids_in("right_record", named)]
     if entities:
         for table in (GOLDEN_RECORD, GOLDEN_HISTORY):
             predicates[table] = _ids_in("entity_id", entities)
+        overrides.append(_ids_in("entity_id", entities))  # a pinned value is the person's data too
+    predicates[MANUAL_OVERRIDES] = " OR ".join(overrides)
     return predicates
 
 
