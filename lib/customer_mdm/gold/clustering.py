@@ -11,11 +11,13 @@ component past ``max_size`` is refused and the edge goes to review instead.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import TypeVar
 
 Pair = tuple[str, str]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -111,20 +113,18 @@ def cluster_within(records: AbstractSet[str], edges: Sequence[Edge], *, componen
     constrained |= {component_of[a] for a, b in cannot_link
                     if a in records and a in component_of and component_of.get(b) == component_of[a]}
 
-    def within(pairs: Iterable[Pair]) -> dict[str, list[Pair]]:
-        by_root: dict[str, list[Pair]] = {}
-        for a, b in pairs:
+    def within(items: Iterable[T], ends: Callable[[T], Pair]) -> dict[str, list[T]]:
+        """``items`` whose two ends lie in one constrained component, by component."""
+        by_root: dict[str, list[T]] = {}
+        for item in items:
+            a, b = ends(item)
             root = component_of.get(a)
             if root in constrained and component_of.get(b) == root:
-                by_root.setdefault(root, []).append((a, b))
+                by_root.setdefault(root, []).append(item)
         return by_root
 
-    edges_in: dict[str, list[Edge]] = {}
-    for edge in edges:
-        root = component_of.get(edge.left)
-        if root in constrained and component_of.get(edge.right) == root:
-            edges_in.setdefault(root, []).append(edge)
-    links_in, forbidden_in = within(must_link), within(cannot_link)
+    edges_in = within(edges, lambda e: (e.left, e.right))
+    links_in, forbidden_in = within(must_link, lambda p: p), within(cannot_link, lambda p: p)
     component = {r: root for root, group in members.items() if root not in constrained for r in group}
     oversized: list[Edge] = []
     refused: list[Pair] = []
