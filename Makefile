@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
 SAMPLE_RECORDS ?= 5000
+# pytest-xdist workers: each its own SparkSession (and broker); a test file stays on one worker (module fixtures)
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo test chromium typecheck bench clean-lake
 
@@ -25,7 +27,7 @@ demo: venv
 ## test: the whole suite (unit + integration, real Spark, real Delta, a real Kafka broker, headless Chromium)
 test: venv chromium
 	$(PY) -m mypy
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests
 
 ## chromium: Debian's headless browser for the report test (installed when missing and apt-get can run;
 ## otherwise that one test is skipped and says why)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,19 @@ def _whole_suite(config: pytest.Config) -> bool:
     tests = Path(__file__).resolve().parent
     args = [Path(a).resolve() for a in config.args] or [tests]
     return args == [tests] and not config.option.keyword and not config.option.markexpr
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker, hands its fault rows to the controller, which writes the table."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["fault_rows"] = json.dumps([asdict(row) for row in _FAULTS.rows])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    for row in json.loads(getattr(node, "workeroutput", {}).get("fault_rows", "[]")):
+        _FAULTS.add(FaultRow(**row))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,

@@ -42,13 +42,14 @@ class FaultReport:
                 sum(r.duplicated or 0 for r in counted))
 
     def markdown(self, *, when: dt.datetime) -> str:
+        """Rows grouped by test file (in the order each file recorded them), whichever worker ran the file."""
         def cell(value: object) -> str:
             return "-" if value is None else str(value).replace("|", "\\|")
 
         lines = ["| fault injected | expected behaviour | observed by the test | records checked | lost | duplicated |"
                  " test |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {cell(r.fault)} | {cell(r.expected)} | {cell(r.observed)} | {cell(r.checked)} | {cell(r.lost)} "
-                  f"| {cell(r.duplicated)} | `{r.test}` |" for r in self.rows]
+                  f"| {cell(r.duplicated)} | `{r.test}` |" for r in sorted(self.rows, key=lambda r: r.test)]
         faults, checked, lost, duplicated = self.totals()
         lines.append(f"\n{faults} faults injected, {checked:,} records checked, {lost} lost, {duplicated} duplicated "
                      f"(run of {when:%Y-%m-%d %H:%M} UTC).")
