@@ -28,7 +28,7 @@ AUDIT_COLUMNS = ("_ingest_run_id", "_recorded_at", "_ingested_at", "_ingest_date
 #: Gold's SCD2 tables stamp versions with the wall clock; their increment columns say the same in a comparable way.
 GOLD_AUDIT_COLUMNS = ("valid_from", "valid_to")
 GOLD_TABLES = ("gold.match_pairs", "gold.match_edges", "gold.review_queue", "gold.entity_xref", "gold.entity_merges",
-               "gold.golden_record", "gold.golden_record_history", "gold.resolve_log")
+               "gold.golden_record", "gold.golden_record_history", "gold.resolve_log", "gold.blocking_keys")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from customer_mdm.config.matching import BlockingRule, BlockingSpec, load_matching
-from customer_mdm.gold.blocking import block, blocking_report, check_rules, pair_records, with_record_id
+from customer_mdm.gold.blocking import (RID, block, block_indexed, block_keys, blocking_report, check_rules,
+                                       pair_records, pair_rows, with_record_id)
 from customer_mdm.silver.versions import PARTY_SCHEMA
 
 SEP = "\u001f"
@@ -73,6 +75,31 @@ def test_pair_records_carries_both_sides(spark: SparkSession) -> None:
         "r_last_name", "blocking_rule")
     expected = spark.createDataFrame([("crm", "1", "Smyth", "web", "7", "Smith", "email")], got.schema)
     assert_df_equality(got, expected, ignore_nullable=True)
+
+
+def test_stored_keys_give_the_pairs_and_skipped_blocks_spark_finds_for_a_focus(spark: SparkSession) -> None:
+    """Hop 2's small increments block on the driver over gold.blocking_keys: it must be the same blocking."""
+    draw = random.Random(11)
+    rows = [(draw.choice(["crm", "web"]), str(i), draw.choice(["Smith", "Smyth", "Jones", "Brown", None]),
+             draw.choice(["a@x.com", "b@x.com", None, None]), draw.choice(["+1555", "+1666", None]),
+             draw.choice(["02139", "10001"])) for i in range(60)]
+    records = _records(spark, rows)
+    spec = BlockingSpec(RULES, max_block_size=12)
+    keys = block_keys(records, spec).toArrow()
+    outcomes = []
+    for focus in ([f"crm{SEP}3"], draw.sample(keys.column(RID).to_pylist(), 9)):
+        spark_side = block(records, spec, focus=spark.createDataFrame([(f,) for f in focus], f"{RID} string"))
+        pairs, skipped = block_indexed(keys, set(focus), spec)
+        assert_df_equality(spark.createDataFrame(pairs), spark_side.pairs, ignore_row_order=True,
+                           ignore_nullable=True)
+        assert_df_equality(spark.createDataFrame(skipped), spark_side.skipped, ignore_row_order=True,
+                           ignore_nullable=True)
+        outcomes.append((pairs.num_rows, skipped.num_rows))
+    assert all(sum(counts) for counts in zip(*outcomes)), outcomes  # pairs found and blocks skipped, both seen
+    got = pair_rows(pairs, records.toArrow(), ["last_name"])
+    assert_df_equality(spark.createDataFrame(got).select(*sorted(got.column_names)),
+                       pair_records(spark_side.pairs, records, ["last_name"]).select(*sorted(got.column_names)),
+                       ignore_row_order=True, ignore_nullable=True)
 
 
 def test_bad_blocking_expressions_name_file_and_key(spark: SparkSession, tmp_path: Path) -> None:

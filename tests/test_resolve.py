@@ -16,7 +16,9 @@ from customer_mdm.config.overrides import ManualPair, Overrides, Pin, RecordRef
 from customer_mdm.config.resolve import ResolveSettings, load_resolve_settings, load_review_decisions
 from customer_mdm.gold.identity import entity_id_for
 from customer_mdm.gold.edges import rid
-from customer_mdm.gold.tables import ENTITY_MERGES, ENTITY_XREF, GOLDEN_RECORD
+from customer_mdm.gold.blocking import BLOCK_KEYS, KEY_COLUMNS, block_keys
+from customer_mdm.gold.tables import BLOCKING_KEYS, ENTITY_MERGES, ENTITY_XREF, GOLDEN_RECORD
+from customer_mdm.hops.match import live_records
 from customer_mdm.hops.refine import refine_source
 from customer_mdm.hops.resolve import ResolveReport, run_resolve
 from customer_mdm.lookup import current_id, lookup
@@ -81,7 +83,7 @@ def test_entities_keep_their_ids_as_records_join_change_leave_and_are_re_resolve
                     "a.csv")
     first = resolve(spark, store, settings)
     assert entities(store) == {"ann1": eid("ann1"), "ann2": eid("ann1"), "bob1": eid("bob1")}
-    assert (first.entities_created, first.decisions.get("auto_merge")) == (2, 1)
+    assert (first.entities_created, first.decisions.get("auto_merge"), first.blocked_by) == (2, 1, "spark")
     golden = {r["entity_id"]: r for r in store.read(GOLDEN_RECORD).collect()}
     assert golden[eid("ann1")]["record_count"] == 2 and golden[eid("ann1")]["email"] == "ann.lee@example.com"
     versions = {t: store.version(t) for t in (ENTITY_XREF, GOLDEN_RECORD)}
@@ -101,14 +103,19 @@ def test_entities_keep_their_ids_as_records_join_change_leave_and_are_re_resolve
     assert [tuple(r) for r in split] == [(eid("ann1"), eid("ann2"))]
 
     land_and_refine(spark, store, [record("ann1", "ann", 5, deleted=True)], "d.csv")  # the anchor leaves
-    resolve(spark, store, settings)
+    assert resolve(spark, store, settings).blocked_by == "index"
+    # the index the small increments kept holds exactly the keys of the live records, no deleted one
+    assert_df_equality(store.read(BLOCKING_KEYS).select(*KEY_COLUMNS, BLOCK_KEYS),
+                       block_keys(live_records(store.read("silver.party")), settings.matching.blocking)
+                       .select(*KEY_COLUMNS, BLOCK_KEYS), ignore_row_order=True, ignore_nullable=True)
     assert entities(store) == {"ann2": eid("ann2"), "ann3": eid("ann1"), "bob1": eid("bob1")}
     history = store.read(ENTITY_XREF).where("source_record_id = 'ann1'").select("entity_id", "is_current").collect()
     assert [tuple(r) for r in history] == [(eid("ann1"), False)]
 
     before = store.read(ENTITY_XREF).where("is_current").drop("run_id", "recorded_at")
     full = resolve(spark, store, settings, scope="full")
-    assert (full.scope, full.changed_records, full.entities_created, full.merges, full.splits) == ("full", 3, 0, 0, 0)
+    assert (full.scope, full.changed_records, full.entities_created, full.merges, full.splits, full.blocked_by) == \
+        ("full", 3, 0, 0, 0, "spark")
     assert_df_equality(store.read(ENTITY_XREF).where("is_current").drop("run_id", "recorded_at"), before,
                        ignore_row_order=True)
 

@@ -71,6 +71,9 @@ class BlockingRule:
 class BlockingSpec:
     rules: tuple[BlockingRule, ...]
     max_block_size: int
+    #: hop-2 increments changing at most this many records find candidates in gold.blocking_keys and score on
+    #: the driver; larger ones key every live record in Spark
+    index_max_changed: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,10 @@ def _thresholds(s: Section, auto_merge: float, review: float) -> Thresholds:
 
 
 def _blocking(s: Section) -> BlockingSpec:
-    s.allow_only(["rules", "max_block_size"])
+    s.allow_only(["rules", "max_block_size", "index_max_changed"])
     max_block = s.integer("max_block_size", 1000, minimum=2)
-    return BlockingSpec(rules=_rules(s, "rules"), max_block_size=max_block)
+    return BlockingSpec(rules=_rules(s, "rules"), max_block_size=max_block,
+                        index_max_changed=s.integer("index_max_changed", 20_000, minimum=0))
 
 
 def _rules(s: Section, key: str) -> tuple[BlockingRule, ...]:

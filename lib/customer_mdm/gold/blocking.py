@@ -10,8 +10,12 @@ reported instead.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -23,6 +27,7 @@ from customer_mdm.errors import ConfigIssue
 
 RID = "_rid"
 L_RID, R_RID = "l_rid", "r_rid"
+BLOCK_KEYS = "block_keys"
 KEY_COLUMNS = ("source_system", "source_record_id")
 KEY_SEPARATOR = "\u001f"  # sorts below every printable character, so string order = (system, id) order
 
@@ -60,6 +65,28 @@ class Blocked:
     skipped: DataFrame  # blocking_rule, block_key (JSON of the key values), records, pairs_skipped
 
 
+def _key_json(columns: Sequence[Column], rule: BlockingRule) -> Column:
+    """A block's key as one string, the way gold.blocking_skipped and gold.blocking_keys show it."""
+    return F.to_json(F.struct(*[c.cast("string").alias(e) for c, e in zip(columns, rule.keys)]))
+
+
+def rules_digest(spec: BlockingSpec) -> str:
+    """Names the blocking rules a stored key list was computed with: other rules make it stale."""
+    return hashlib.sha256(repr([(r.name, r.keys) for r in spec.rules]).encode()).hexdigest()[:16]
+
+
+def block_keys(records: DataFrame, spec: BlockingSpec) -> DataFrame:
+    """Each record's key and its block key per rule in rule order (null where a key expression is null)."""
+    keys = []
+    for rule in spec.rules:
+        values = [F.expr(e) for e in rule.keys]
+        present = values[0].isNotNull()
+        for value in values[1:]:
+            present = present & value.isNotNull()
+        keys.append(F.when(present, _key_json(values, rule)))
+    return records.select(RID, *KEY_COLUMNS, F.array(*keys).alias(BLOCK_KEYS))
+
+
 def _keyed(records: DataFrame, rule: BlockingRule) -> DataFrame:
     keys = [F.expr(e).alias(f"_k{i}") for i, e in enumerate(rule.keys)]
     present = [F.col(f"_k{i}").isNotNull() for i in range(len(rule.keys))]
@@ -87,8 +114,7 @@ def block(records: DataFrame, spec: BlockingSpec, *, focus: DataFrame | None = N
         oversized = too_big.select(*key_names, "records").distinct()
         skipped.append(oversized.select(
             F.lit(rule.name).alias("blocking_rule"),
-            F.to_json(F.struct(*[F.col(k).cast("string").alias(e) for k, e in zip(key_names, rule.keys)]))
-            .alias("block_key"),
+            _key_json([F.col(k) for k in key_names], rule).alias("block_key"),
             F.col("records"), (F.col("records") * (F.col("records") - 1) / 2).cast("long").alias("pairs_skipped")))
         kept = sized.where(F.col("records") <= spec.max_block_size)
         left = (kept if focus is None else kept.join(focus, RID, "left_semi")).select(F.col(RID).alias("_a"),
@@ -103,6 +129,37 @@ def block(records: DataFrame, spec: BlockingSpec, *, focus: DataFrame | None = N
     pairs = union.groupBy(L_RID, R_RID).agg(F.min("_rule").alias("_rule")) \
         .select(L_RID, R_RID, names.alias("blocking_rule"))
     return Blocked(pairs=pairs, skipped=_union(skipped))
+
+
+def block_indexed(keys: pa.Table, focus: Set[str], spec: BlockingSpec) -> tuple[pa.Table, pa.Table]:
+    """``block`` with ``focus`` on the driver, over every live record's stored keys (``_rid``, ``block_keys``):
+    (pairs ``l_rid``, ``r_rid``, ``blocking_rule``; skipped blocks), the same rows Spark finds."""
+    wanted = pa.array(sorted(focus), pa.string())
+    found, skipped = [], []
+    for index, rule in enumerate(spec.rules):
+        rule_keys = pc.list_element(keys.column(BLOCK_KEYS), index).cast(pa.string())
+        keyed = pa.table({RID: keys.column(RID).cast(pa.string()), "key": rule_keys}).filter(pc.is_valid(rule_keys))
+        in_focus = pc.is_in(keyed.column(RID), value_set=wanted)
+        members = keyed.filter(pc.is_in(keyed.column("key"), value_set=pc.unique(keyed.filter(in_focus)
+                                                                                   .column("key"))))
+        sizes = members.group_by("key").aggregate([(RID, "count")])
+        too_big = sizes.filter(pc.greater(sizes.column(f"{RID}_count"), spec.max_block_size))
+        records = too_big.column(f"{RID}_count").cast(pa.int64())
+        skipped.append(pa.table({"blocking_rule": pa.array([rule.name] * too_big.num_rows, pa.string()),
+                                 "block_key": too_big.column("key"), "records": records,
+                                 "pairs_skipped": pc.divide(pc.multiply(records, pc.subtract(records, 1)), 2)}))
+        kept = members.filter(pc.invert(pc.is_in(members.column("key"), value_set=too_big.column("key"))))
+        left = kept.filter(pc.is_in(kept.column(RID), value_set=wanted)).rename_columns(["_a", "key"])
+        joined = left.join(kept.rename_columns(["_b", "key"]), "key", join_type="inner")
+        a, b = joined.column("_a"), joined.column("_b")
+        a_first = pc.less(a, b)
+        found.append(pa.table({L_RID: pc.if_else(a_first, a, b), R_RID: pc.if_else(a_first, b, a),
+                               "_rule": pa.array([index] * joined.num_rows, pa.int32())})
+                     .filter(pc.not_equal(a, b)))
+    pairs = pa.concat_tables(found).group_by([L_RID, R_RID]).aggregate([("_rule", "min")])
+    names = pa.array([r.name for r in spec.rules], pa.string()).take(pairs.column("_rule_min"))
+    pairs = pa.table({L_RID: pairs.column(L_RID), R_RID: pairs.column(R_RID), "blocking_rule": names})
+    return pairs.sort_by([(L_RID, "ascending"), (R_RID, "ascending")]), pa.concat_tables(skipped)
 
 
 def _union(frames: Sequence[DataFrame]) -> DataFrame:
@@ -152,3 +209,14 @@ def pair_records(pairs: DataFrame, records: DataFrame, columns: Sequence[str]) -
         return records.select(F.col(RID).alias(rid), *[F.col(c).alias(prefix + c) for c in wanted])
 
     return pairs.join(side("l_", L_RID), L_RID).join(side("r_", R_RID), R_RID)
+
+
+def pair_rows(pairs: pa.Table, records: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """``pair_records`` on the driver: ``records`` (``_rid`` and the columns) holds every record a pair names."""
+    wanted = [*KEY_COLUMNS, *[c for c in columns if c not in KEY_COLUMNS]]
+    position = {key: i for i, key in enumerate(records.column(RID).to_pylist())}
+    out = {name: pairs.column(name) for name in pairs.column_names}
+    for prefix, side in (("l_", L_RID), ("r_", R_RID)):
+        rows = pa.array([position[key] for key in pairs.column(side).to_pylist()], pa.int64())
+        out.update({prefix + c: records.column(c).take(rows) for c in wanted})
+    return pa.table(out)

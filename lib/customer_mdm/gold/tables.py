@@ -78,6 +78,19 @@ REVIEW_QUEUE_SCHEMA = StructType(_PAIR + [
     *_HOP,
 ])
 
+BLOCKING_KEYS = "gold.blocking_keys"
+#: The persisted blocking index: one row per live source record with its block key per blocking rule (config
+#: order, JSON of the key values, null where one is null) and the digest of the rules they were computed with.
+#: Hop 2 keeps it in step with silver.party, so a small increment finds its candidates here, not by keying
+#: every live record again.
+BLOCKING_KEYS_SCHEMA = StructType([
+    StructField("source_system", StringType()),
+    StructField("source_record_id", StringType()),
+    StructField("block_keys", ArrayType(StringType())),
+    StructField("rules_digest", StringType()),
+    *_HOP,
+])
+
 #: Versioned by hop-2 increment as well as time, so a re-run reads the state before its own increment.
 _SCD2 = [StructField("valid_from", TimestampType()), StructField("valid_to", TimestampType()),
          StructField("valid_from_increment", LongType()), StructField("valid_to_increment", LongType()),

@@ -34,21 +34,23 @@ from pyspark.sql.types import DateType
 
 from customer_mdm.config.overrides import Overrides, with_table_rows
 from customer_mdm.config.resolve import ResolveSettings
-from customer_mdm.gold.blocking import RID, block, with_record_id
+from customer_mdm.gold.blocking import (BLOCK_KEYS, KEY_COLUMNS, KEY_SEPARATOR, L_RID, R_RID, RID, block,
+                                       block_indexed, block_keys, pair_rows, rules_digest, with_record_id)
+from customer_mdm.gold.comparisons import Plan
 from customer_mdm.gold.clustering import Edge
 from customer_mdm.gold.components import clusters_by_size
 from customer_mdm.gold.edges import (EdgeEvent, Pair, active_edges, after_events, edge_events,
                                      pair_of, pairs_column, rid, split_rid)
 from customer_mdm.gold.identity import PriorState, Reconciled, reconcile
-from customer_mdm.gold.scoring import AUTO_MERGE, REVIEW, score_pairs
+from customer_mdm.gold.scoring import AUTO_MERGE, REVIEW, Model, score_arrow, score_pairs
 from customer_mdm.gold.survivorship import GOLDEN_ATTRIBUTES, GOLDEN_SCHEMA, PIN_SCHEMA, golden_records
-from customer_mdm.gold.tables import (BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA, ENTITY_MERGES, ENTITY_MERGES_SCHEMA,
+from customer_mdm.gold.tables import (BLOCKING_KEYS, BLOCKING_KEYS_SCHEMA, BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA, ENTITY_MERGES, ENTITY_MERGES_SCHEMA,
                                       ENTITY_XREF, ENTITY_XREF_SCHEMA, GOLD_PROPERTIES, GOLDEN_HISTORY,
                                       GOLDEN_HISTORY_SCHEMA, GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA, MANUAL_OVERRIDES,
                                       MANUAL_OVERRIDES_SCHEMA, MATCH_EDGES, MATCH_EDGES_SCHEMA, MATCH_PAIRS,
                                       MATCH_PAIRS_SCHEMA, RESOLVE_LOG, RESOLVE_LOG_SCHEMA, REVIEW_QUEUE,
                                       REVIEW_QUEUE_SCHEMA)
-from customer_mdm.hops.match import candidate_pairs, load_model, prepare_records
+from customer_mdm.hops.match import candidate_pairs, live_records, load_model, pair_columns, prepare_records
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.spark import persisted
 from customer_mdm.storage import AppTxn, TableStore
@@ -65,7 +67,7 @@ _TABLES = ((RESOLVE_LOG, RESOLVE_LOG_SCHEMA), (MATCH_PAIRS, MATCH_PAIRS_SCHEMA),
            (BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA), (REVIEW_QUEUE, REVIEW_QUEUE_SCHEMA),
            (MATCH_EDGES, MATCH_EDGES_SCHEMA), (ENTITY_MERGES, ENTITY_MERGES_SCHEMA), (ENTITY_XREF, ENTITY_XREF_SCHEMA),
            (GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA), (GOLDEN_HISTORY, GOLDEN_HISTORY_SCHEMA),
-           (MANUAL_OVERRIDES, MANUAL_OVERRIDES_SCHEMA))
+           (MANUAL_OVERRIDES, MANUAL_OVERRIDES_SCHEMA), (BLOCKING_KEYS, BLOCKING_KEYS_SCHEMA))
 _DATES = tuple(c for c in GOLDEN_ATTRIBUTES if isinstance(GOLDEN_SCHEMA[c].dataType, DateType))
 
 
@@ -89,6 +91,7 @@ class ResolveReport:
     golden_retired: int = 0
     seconds: float = 0.0
     skipped: bool = False
+    blocked_by: Literal["index", "spark", ""] = ""  # index: gold.blocking_keys, changed records on the driver
 
 
 @dataclass(frozen=True)
@@ -164,11 +167,11 @@ def _run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSettin
     report = replace(report, seconds=time.monotonic() - started)
     log.info("gold increment %d (%s, %s): silver.party versions (%d, %d]: %d changed records, %d pairs scored (%s), "
              "edges +%d -%d, %d review item(s), %d new entities, %d merge(s), %d split(s), %d record(s) moved, "
-             "golden records %d written %d retired, %.1fs", report.increment, report.scope, mode,
+             "golden records %d written %d retired, blocked by %s, %.1fs", report.increment, report.scope, mode,
              report.from_version, report.to_version, report.changed_records, report.pairs_scored,
              ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())) or "none", report.edges_added,
              report.edges_removed, report.review_items, report.entities_created, report.merges, report.splits,
-             report.records_moved, report.golden_written, report.golden_retired, report.seconds)
+             report.records_moved, report.golden_written, report.golden_retired, report.blocked_by, report.seconds)
     if planned.resumed and (planned.scope != scope or planned.version < store.version(PARTY)):
         # a crashed run's increment was finished as planned; now the one this call was asked for. Only then:
         # a stream under steady load would otherwise chain increments, one call deep each, never reporting
@@ -197,6 +200,21 @@ def _follow(entity: str, redirect: Mapping[str, str]) -> str:
             break
         entity = redirect[entity]
     return entity
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """What blocking and scoring hand the rest of an increment, whichever way they ran."""
+
+    live: set[str]  # every live record key
+    rescored: set[str]  # the live records whose candidate pairs were scored
+    pairs: pa.Table  # scored pairs (SCORED_SCHEMA's columns)
+    skipped: pa.Table  # oversized blocks holding a rescored record
+    keys: pa.Table  # gold.blocking_keys rows to write (source_system, source_record_id, block_keys)
+    complete: bool  # ``keys`` hold every live record: rows of any other record go
+
+
+_KEYS_SCHEMA = pa.schema([(RID, pa.string()), (BLOCK_KEYS, pa.list_(pa.string()))])
 
 
 def _rows(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -254,21 +272,68 @@ class _Increment:
                                               "recorded_at": self.now}], txn=self.txn)
         party = self.store.read(PARTY, version=self.version)
         live_changed, deleted = self.changed_records(party)
+        stored = self.stored_keys(len(live_changed) + len(deleted))
+        if stored is None:
+            candidates = self.score_in_spark(party, plan, model, live_changed)
+        else:
+            candidates = self.score_on_driver(party, stored, plan, model, live_changed, deleted)
+        kill_point("resolve:after_scoring")
+        return self.decide_and_write(candidates, deleted=deleted, model_version=model.version)
+
+    def stored_keys(self, changed: int) -> pa.Table | None:
+        """gold.blocking_keys as of before this increment, when it can serve it: an incremental scope, at most
+        ``index_max_changed`` records changed, kept by the increment before (or this one, resumed) with these
+        rules. Else None: block every live record in Spark, and rewrite the index."""
+        spec = self.settings.matching.blocking
+        if self.scope == "full" or changed > spec.index_max_changed or \
+                self.store.txn_version(BLOCKING_KEYS, APP_ID) not in (self.n - 1, self.n):
+            return None
+        stored = self.store.read_arrow(BLOCKING_KEYS, columns=[*KEY_COLUMNS, BLOCK_KEYS, "rules_digest"])
+        if pc.any(pc.not_equal(stored.column("rules_digest"), rules_digest(spec))).as_py():
+            log.info("gold.blocking_keys was built with other blocking rules: blocking every record in Spark")
+            return None
+        return stored
+
+    def score_in_spark(self, party: DataFrame, plan: Plan, model: Model, live_changed: set[str]) -> _Candidates:
+        spec = self.settings.matching.blocking
         with persisted(prepare_records(party, plan, model)) as records:
             live = set(records.select(RID).toArrow().column(RID).to_pylist())
-            if self.scope == "full":
-                live_changed = live
-            focus = None if live <= live_changed else \
-                self.spark.createDataFrame([(r,) for r in sorted(live_changed)], f"{RID} string")
-            blocked = block(records, matching.blocking, focus=focus)
+            rescored = live if self.scope == "full" else live_changed
+            focus = None if live <= rescored else \
+                self.spark.createDataFrame([(r,) for r in sorted(rescored)], f"{RID} string")
+            blocked = block(records, spec, focus=focus)
             skipped = blocked.skipped.toArrow()
             pairs = score_pairs(plan, model, candidate_pairs(records, blocked, plan)).toArrow()
-        kill_point("resolve:after_scoring")
-        return self.decide_and_write(pairs, skipped, live=live, changed=live_changed | deleted,
-                                     live_changed=live_changed, model_version=model.version)
+            keys = block_keys(records, spec).toArrow()
+        return _Candidates(live, rescored, pairs, skipped, keys, complete=True)
 
-    def decide_and_write(self, scored: pa.Table, skipped: pa.Table, *, live: set[str], changed: set[str],
-                         live_changed: set[str], model_version: str) -> ResolveReport:
+    def score_on_driver(self, party: DataFrame, stored: pa.Table, plan: Plan, model: Model, live_changed: set[str],
+                        deleted: set[str]) -> _Candidates:
+        """Keys only the changed records (Spark), finds their candidates in the stored keys and scores the pairs
+        with the same functions on the driver: an increment's cost follows its size, not the lake's."""
+        spec = self.settings.matching.blocking
+        changed = self.spark.createDataFrame([(r,) for r in sorted(live_changed)], f"{RID} string")
+        fresh = block_keys(live_records(party).join(changed, RID, "left_semi"), spec).toArrow()
+        stored_rid = pc.binary_join_element_wise(stored.column(KEY_COLUMNS[0]), stored.column(KEY_COLUMNS[1]),
+                                                 KEY_SEPARATOR)
+        unchanged = pc.invert(pc.is_in(stored_rid, value_set=pa.array(sorted(live_changed | deleted), pa.string())))
+        keys = pa.concat_tables([pa.table({RID: stored_rid, BLOCK_KEYS: stored.column(BLOCK_KEYS)}).filter(unchanged)
+                                 .cast(_KEYS_SCHEMA), fresh.select([RID, BLOCK_KEYS]).cast(_KEYS_SCHEMA)])
+        pairs, skipped = block_indexed(keys, live_changed, spec)
+        columns = pair_columns(plan)
+        records = prepare_records(party, plan, model).select(RID, *KEY_COLUMNS,
+                                                             *[c for c in columns if c not in KEY_COLUMNS])
+        named = sorted(set(pairs.column(L_RID).to_pylist()) | set(pairs.column(R_RID).to_pylist()))
+        wanted = self.spark.createDataFrame([(r,) for r in named], f"{RID} string")
+        rows = records.join(wanted, RID, "left_semi").toArrow() if named else \
+            spark_to_arrow(records.schema).empty_table()  # no pair: no Spark job
+        scored = score_arrow(plan, model, pair_rows(pairs, rows, columns))
+        return _Candidates(set(keys.column(RID).to_pylist()), live_changed, scored, skipped, fresh,
+                           complete=False)
+
+    def decide_and_write(self, candidates: _Candidates, *, deleted: set[str], model_version: str) -> ResolveReport:
+        scored, skipped, live, live_changed = candidates.pairs, candidates.skipped, candidates.live, candidates.rescored
+        changed = live_changed | deleted
         store, settings = self.store, self.settings
         decisions = pc.value_counts(scored.column("decision")).to_pylist() if scored.num_rows else []
         pair_keys = pairs_column(scored)
@@ -318,6 +383,7 @@ class _Increment:
                           .append_column("scored_at", pa.array([self.now] * scored.num_rows,
                                                                pa.timestamp("us", "UTC"))), txn=self.txn)
         store.append_rows(BLOCKING_SKIPPED, [{**r, **hop} for r in skipped.to_pylist()], txn=self.txn)
+        self.write_blocking_keys(candidates, deleted)
         self.write_review(review_rows)
         store.append_rows(MATCH_EDGES, [self.edge_row(e) for e in events], txn=self.txn)
         store.append_rows(ENTITY_MERGES, self.redirect_rows(reconciled, earlier), txn=self.txn)
@@ -333,7 +399,38 @@ class _Increment:
             merges=sum(r.kind == "merge" for r in reconciled.redirects),
             splits=sum(r.kind == "split" for r in reconciled.redirects),
             records_moved=reconciled.count("moved"),
-            golden_written=golden.num_rows, golden_retired=len(retired))
+            golden_written=golden.num_rows, golden_retired=len(retired),
+            blocked_by="spark" if candidates.complete else "index")
+
+    def write_blocking_keys(self, candidates: _Candidates, deleted: set[str]) -> None:
+        """The index in step with silver.party at this increment: the changed records' keys upserted and the
+        deleted records' rows removed; or, from a Spark blocking, every live record's keys and nothing else."""
+        gone = [split_rid(r) for r in sorted(deleted)]
+        record_keys = pa.schema([(KEY_COLUMNS[0], pa.string()), (KEY_COLUMNS[1], pa.string()),
+                                 (BLOCK_KEYS, pa.list_(pa.string()))])
+        rows = pa.concat_tables([
+            candidates.keys.select(record_keys.names).cast(record_keys),
+            pa.table([pa.array([s for s, _ in gone], pa.string()), pa.array([r for _, r in gone], pa.string()),
+                      pa.nulls(len(gone), pa.list_(pa.string()))], schema=record_keys)])
+        constant = {"rules_digest": rules_digest(self.settings.matching.blocking), "increment": self.n,
+                    "silver_version": self.version, "run_id": self.run_id, "recorded_at": self.now}
+        schema = spark_to_arrow(BLOCKING_KEYS_SCHEMA)
+        for name, value in constant.items():
+            rows = rows.append_column(schema.field(name), pa.array([value] * rows.num_rows, schema.field(name).type))
+        source = rows.append_column("_gone", pa.array([False] * candidates.keys.num_rows + [True] * len(gone),
+                                                      pa.bool_()))
+        if not source.num_rows and not candidates.complete:
+            self.store.append_rows(BLOCKING_KEYS, [], txn=self.txn)
+            return
+        columns = {c: f"s.{c}" for c in BLOCKING_KEYS_SCHEMA.names}
+        merge = self.store.merge(BLOCKING_KEYS, source, " AND ".join(f"t.{k} = s.{k}" for k in KEY_COLUMNS),
+                                 txn=self.txn) \
+            .when_matched_delete(predicate="s._gone") \
+            .when_matched_update(columns) \
+            .when_not_matched_insert(columns, predicate="NOT s._gone")
+        if candidates.complete:
+            merge = merge.when_not_matched_by_source_delete()
+        merge.execute()
 
     # -- review queue ----------------------------------------------------------------------------------------
     def review_rows(self, scored: pa.Table, pair_keys: Sequence[Pair], status: Mapping[Pair, str],

@@ -36,8 +36,8 @@ from customer_mdm.config import PipelineConfig, SourceConfig
 from customer_mdm.config.operations import MaintenanceConfig
 from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.errors import MdmError
-from customer_mdm.gold.tables import (ENTITY_MERGES, ENTITY_XREF, GOLDEN_HISTORY, GOLDEN_RECORD, MANUAL_OVERRIDES,
-                                      MATCH_EDGES, MATCH_PAIRS, REVIEW_QUEUE)
+from customer_mdm.gold.tables import (BLOCKING_KEYS, ENTITY_MERGES, ENTITY_XREF, GOLDEN_HISTORY, GOLDEN_RECORD,
+                                      MANUAL_OVERRIDES, MATCH_EDGES, MATCH_PAIRS, REVIEW_QUEUE)
 from customer_mdm.hops.refine import HISTORY, PARTY, watermark
 from customer_mdm.hops.resolve import run_resolve
 from customer_mdm.ops.tables import DEAD_LETTER, ERASURE_SUPPRESSION, ERASURE_SUPPRESSION_SCHEMA
@@ -118,7 +118,7 @@ def delete_predicates(records: Sequence[Record], entities: Sequence[str],
         column = "CAST(key AS VARCHAR)" if source.format == "kafka" else f'"{source.mapping[SOURCE_RECORD_ID]}"'
         predicates[source.bronze_table] = _ids_in(f"trim({column})", ids)
     keyed = _records_predicate(records, *_RECORD_COLUMNS)
-    for table in (PARTY, HISTORY, QUARANTINE, ENTITY_XREF):
+    for table in (PARTY, HISTORY, QUARANTINE, ENTITY_XREF, BLOCKING_KEYS):
         predicates[table] = keyed
     kafka = [(s.name, i) for s in sources if s.format == "kafka" for sys, i in records if sys == s.name]
     if kafka:
