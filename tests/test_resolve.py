@@ -222,9 +222,16 @@ def test_the_same_events_in_micro_batches_of_1_7_or_all_give_the_same_xref_and_g
                        ignore_row_order=True)
 
 
-def test_the_same_events_in_another_order_give_the_same_groupings(spark, config, settings, tmp_path):
+def test_the_same_events_in_another_order_give_the_same_groupings_and_spark_components_the_same_ids(spark, config, settings, tmp_path):
     """In two batches, so records meet their entities in another order. Each record's own versions keep their
     order (bob1's change, ann1's deletion): silver sequences by business time, so a late older version would only
     be filed in history and never reach gold."""
     shuffled = tuple(EVENTS[i] for i in (5, 4, 1, 2, 3, 0, 7, 6))
-    assert groupings(lake_after(spark, config, settings, tmp_path / "shuffled", shuffled, 4)) == GROUPINGS
+    on_driver = lake_after(spark, config, settings, tmp_path / "shuffled", shuffled, 4)
+    assert groupings(on_driver) == GROUPINGS
+    # components from Spark (every increment past the driver limit): the same xref, ids included
+    matching = settings.matching
+    in_spark = dataclasses.replace(settings, matching=dataclasses.replace(
+        matching, clustering=dataclasses.replace(matching.clustering, driver_max_links=0)))
+    assert_df_equality(stable_xref(lake_after(spark, config, in_spark, tmp_path / "spark", shuffled, 4)),
+                       stable_xref(on_driver), ignore_row_order=True)
