@@ -501,9 +501,12 @@ class _Increment:
     def write_xref(self, reconciled: Reconciled, prior: PriorState, xref: pa.Table) -> None:
         closing = [a for a in reconciled.assignments if a.record in prior.entity_of]
         xref_now = _current_before(xref, self.n)
+        keys = pc.binary_join_element_wise(xref_now.column("source_system"), xref_now.column("source_record_id"),
+                                           KEY_SEPARATOR)
+        xref_now = xref_now.filter(pc.is_in(keys, value_set=pa.array([a.record for a in closing], pa.string())))
         open_rows = {rid(s, r): row for s, r, row in zip(xref_now.column("source_system").to_pylist(),
                                                          xref_now.column("source_record_id").to_pylist(),
-                                                         xref_now.to_pylist())}
+                                                         xref_now.to_pylist())}  # the closing records' rows only
         rows = [{**open_rows[a.record], "valid_to": self.now, "valid_to_increment": self.n, "is_current": False}
                 for a in closing]
         for a in reconciled.assignments:
@@ -580,9 +583,9 @@ class _Increment:
             self.store.append_rows(GOLDEN_RECORD, [], txn=self.txn)
         kill_point("resolve:before_golden_history")
         stored = _current_before(self.store.read_arrow(GOLDEN_HISTORY), self.n)
-        closing_ids = set(golden.column("entity_id").to_pylist()) | set(retired)
+        closing_ids = pa.array(sorted(set(golden.column("entity_id").to_pylist()) | set(retired)), pa.string())
         history = [{**r, "valid_to": self.now, "valid_to_increment": self.n, "is_current": False}
-                   for r in stored.to_pylist() if r["entity_id"] in closing_ids]
+                   for r in stored.filter(pc.is_in(stored.column("entity_id"), value_set=closing_ids)).to_pylist()]
         history += [{**r, **extra, "valid_from": self.now, "valid_to": None, "valid_from_increment": self.n,
                      "valid_to_increment": None, "is_current": True} for r in golden.to_pylist()]
         self._scd2_merge(GOLDEN_HISTORY, GOLDEN_HISTORY_SCHEMA, history, ("entity_id",))
