@@ -41,6 +41,11 @@ def with_record_id(records: DataFrame) -> DataFrame:
     return records.withColumn(RID, record_id(F.col(KEY_COLUMNS[0]), F.col(KEY_COLUMNS[1])))
 
 
+def record_ids(table: pa.Table) -> pa.Array:
+    """``record_id`` of each row of an Arrow table with the key columns: the driver-side twin."""
+    return pc.binary_join_element_wise(table.column(KEY_COLUMNS[0]), table.column(KEY_COLUMNS[1]), KEY_SEPARATOR)
+
+
 def check_rules(spark: SparkSession, config: MatchingConfig, schema: StructType) -> list[ConfigIssue]:
     """Issues for blocking expressions Spark cannot analyse over silver.party's schema (no data read)."""
     empty = spark.createDataFrame([], schema)
@@ -75,25 +80,26 @@ def rules_digest(spec: BlockingSpec) -> str:
     return hashlib.sha256(repr([(r.name, r.keys) for r in spec.rules]).encode()).hexdigest()[:16]
 
 
+def _all_present(columns: Sequence[Column]) -> Column:
+    """A record is in a rule's block only when every key expression has a value."""
+    present = columns[0].isNotNull()
+    for column in columns[1:]:
+        present = present & column.isNotNull()
+    return present
+
+
 def block_keys(records: DataFrame, spec: BlockingSpec) -> DataFrame:
     """Each record's key and its block key per rule in rule order (null where a key expression is null)."""
     keys = []
     for rule in spec.rules:
         values = [F.expr(e) for e in rule.keys]
-        present = values[0].isNotNull()
-        for value in values[1:]:
-            present = present & value.isNotNull()
-        keys.append(F.when(present, _key_json(values, rule)))
+        keys.append(F.when(_all_present(values), _key_json(values, rule)))
     return records.select(RID, *KEY_COLUMNS, F.array(*keys).alias(BLOCK_KEYS))
 
 
 def _keyed(records: DataFrame, rule: BlockingRule) -> DataFrame:
     keys = [F.expr(e).alias(f"_k{i}") for i, e in enumerate(rule.keys)]
-    present = [F.col(f"_k{i}").isNotNull() for i in range(len(rule.keys))]
-    where = present[0]
-    for condition in present[1:]:
-        where = where & condition
-    return records.select(RID, *keys).where(where)
+    return records.select(RID, *keys).where(_all_present([F.col(f"_k{i}") for i in range(len(rule.keys))]))
 
 
 def block(records: DataFrame, spec: BlockingSpec, *, focus: DataFrame | None = None) -> Blocked:

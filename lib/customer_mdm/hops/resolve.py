@@ -34,8 +34,8 @@ from pyspark.sql.types import DateType
 
 from customer_mdm.config.overrides import Overrides, with_table_rows
 from customer_mdm.config.resolve import ResolveSettings
-from customer_mdm.gold.blocking import (BLOCK_KEYS, KEY_COLUMNS, KEY_SEPARATOR, L_RID, R_RID, RID, block,
-                                       block_indexed, block_keys, pair_rows, rules_digest, with_record_id)
+from customer_mdm.gold.blocking import (BLOCK_KEYS, KEY_COLUMNS, L_RID, R_RID, RID, block, block_indexed,
+                                       block_keys, pair_rows, record_ids, rules_digest, with_record_id)
 from customer_mdm.gold.comparisons import Plan
 from customer_mdm.gold.clustering import Edge
 from customer_mdm.gold.components import clusters_by_size
@@ -44,12 +44,12 @@ from customer_mdm.gold.edges import (EdgeEvent, Pair, active_edges, after_events
 from customer_mdm.gold.identity import PriorState, Reconciled, reconcile
 from customer_mdm.gold.scoring import AUTO_MERGE, REVIEW, Model, score_arrow, score_pairs
 from customer_mdm.gold.survivorship import GOLDEN_ATTRIBUTES, GOLDEN_SCHEMA, PIN_SCHEMA, golden_records
-from customer_mdm.gold.tables import (BLOCKING_KEYS, BLOCKING_KEYS_SCHEMA, BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA, ENTITY_MERGES, ENTITY_MERGES_SCHEMA,
-                                      ENTITY_XREF, ENTITY_XREF_SCHEMA, GOLD_PROPERTIES, GOLDEN_HISTORY,
-                                      GOLDEN_HISTORY_SCHEMA, GOLDEN_RECORD, GOLDEN_RECORD_SCHEMA, MANUAL_OVERRIDES,
-                                      MANUAL_OVERRIDES_SCHEMA, MATCH_EDGES, MATCH_EDGES_SCHEMA, MATCH_PAIRS,
-                                      MATCH_PAIRS_SCHEMA, RESOLVE_LOG, RESOLVE_LOG_SCHEMA, REVIEW_QUEUE,
-                                      REVIEW_QUEUE_SCHEMA)
+from customer_mdm.gold.tables import (BLOCKING_KEYS, BLOCKING_KEYS_SCHEMA, BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA,
+                                      ENTITY_MERGES, ENTITY_MERGES_SCHEMA, ENTITY_XREF, ENTITY_XREF_SCHEMA,
+                                      GOLD_PROPERTIES, GOLDEN_HISTORY, GOLDEN_HISTORY_SCHEMA, GOLDEN_RECORD,
+                                      GOLDEN_RECORD_SCHEMA, MANUAL_OVERRIDES, MANUAL_OVERRIDES_SCHEMA, MATCH_EDGES,
+                                      MATCH_EDGES_SCHEMA, MATCH_PAIRS, MATCH_PAIRS_SCHEMA, RESOLVE_LOG,
+                                      RESOLVE_LOG_SCHEMA, REVIEW_QUEUE, REVIEW_QUEUE_SCHEMA)
 from customer_mdm.hops.match import candidate_pairs, live_records, load_model, pair_columns, prepare_records
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.spark import persisted
@@ -233,6 +233,10 @@ class _Increment:
         self.hop = {"increment": self.n, "silver_version": self.version, "run_id": run_id, "recorded_at": self.now}
 
     # -- reading ---------------------------------------------------------------------------------------------
+    def keys_frame(self, records: Iterable[str]) -> DataFrame:
+        """Record keys as a one-column frame to semi-join with."""
+        return self.spark.createDataFrame([(r,) for r in sorted(records)], f"{RID} string")
+
     def changed_records(self, party: DataFrame) -> tuple[set[str], set[str]]:
         """(live, deleted) record keys whose silver version changed in (after, version]."""
         now = with_record_id(party).select(RID, "version_id", F.coalesce("is_deleted", F.lit(False)).alias("gone"))
@@ -245,8 +249,7 @@ class _Increment:
 
     def first_seen(self, records: Iterable[str]) -> dict[str, str]:
         """Earliest business time of each record over its whole history: the order that names new entities."""
-        wanted = self.spark.createDataFrame([(r,) for r in sorted(records)], f"{RID} string")
-        history = with_record_id(self.store.read(HISTORY)).join(wanted, RID, "left_semi")
+        history = with_record_id(self.store.read(HISTORY)).join(self.keys_frame(records), RID, "left_semi")
         rows = history.groupBy(RID).agg(F.min("valid_from").alias("first")).toArrow()
         return {k: v.isoformat() for k, v in zip(rows.column(RID).to_pylist(), rows.column("first").to_pylist())}
 
@@ -299,8 +302,7 @@ class _Increment:
         with persisted(prepare_records(party, plan, model)) as records:
             live = set(records.select(RID).toArrow().column(RID).to_pylist())
             rescored = live if self.scope == "full" else live_changed
-            focus = None if live <= rescored else \
-                self.spark.createDataFrame([(r,) for r in sorted(rescored)], f"{RID} string")
+            focus = None if live <= rescored else self.keys_frame(rescored)
             blocked = block(records, spec, focus=focus)
             skipped = blocked.skipped.toArrow()
             pairs = score_pairs(plan, model, candidate_pairs(records, blocked, plan)).toArrow()
@@ -312,10 +314,8 @@ class _Increment:
         """Keys only the changed records (Spark), finds their candidates in the stored keys and scores the pairs
         with the same functions on the driver: an increment's cost follows its size, not the lake's."""
         spec = self.settings.matching.blocking
-        changed = self.spark.createDataFrame([(r,) for r in sorted(live_changed)], f"{RID} string")
-        fresh = block_keys(live_records(party).join(changed, RID, "left_semi"), spec).toArrow()
-        stored_rid = pc.binary_join_element_wise(stored.column(KEY_COLUMNS[0]), stored.column(KEY_COLUMNS[1]),
-                                                 KEY_SEPARATOR)
+        fresh = block_keys(live_records(party).join(self.keys_frame(live_changed), RID, "left_semi"), spec).toArrow()
+        stored_rid = record_ids(stored)
         unchanged = pc.invert(pc.is_in(stored_rid, value_set=pa.array(sorted(live_changed | deleted), pa.string())))
         keys = pa.concat_tables([pa.table({RID: stored_rid, BLOCK_KEYS: stored.column(BLOCK_KEYS)}).filter(unchanged)
                                  .cast(_KEYS_SCHEMA), fresh.select([RID, BLOCK_KEYS]).cast(_KEYS_SCHEMA)])
@@ -324,8 +324,7 @@ class _Increment:
         records = prepare_records(party, plan, model).select(RID, *KEY_COLUMNS,
                                                              *[c for c in columns if c not in KEY_COLUMNS])
         named = sorted(set(pairs.column(L_RID).to_pylist()) | set(pairs.column(R_RID).to_pylist()))
-        wanted = self.spark.createDataFrame([(r,) for r in named], f"{RID} string")
-        rows = records.join(wanted, RID, "left_semi").toArrow() if named else \
+        rows = records.join(self.keys_frame(named), RID, "left_semi").toArrow() if named else \
             spark_to_arrow(records.schema).empty_table()  # no pair: no Spark job
         scored = score_arrow(plan, model, pair_rows(pairs, rows, columns))
         return _Candidates(set(keys.column(RID).to_pylist()), live_changed, scored, skipped, fresh,
@@ -405,7 +404,7 @@ class _Increment:
     def write_blocking_keys(self, candidates: _Candidates, deleted: set[str]) -> None:
         """The index in step with silver.party at this increment: the changed records' keys upserted and the
         deleted records' rows removed; or, from a Spark blocking, every live record's keys and nothing else."""
-        gone = [split_rid(r) for r in sorted(deleted)]
+        gone = [] if candidates.complete else [split_rid(r) for r in sorted(deleted)]  # complete: others go anyway
         record_keys = pa.schema([(KEY_COLUMNS[0], pa.string()), (KEY_COLUMNS[1], pa.string()),
                                  (BLOCK_KEYS, pa.list_(pa.string()))])
         rows = pa.concat_tables([
@@ -501,9 +500,8 @@ class _Increment:
     def write_xref(self, reconciled: Reconciled, prior: PriorState, xref: pa.Table) -> None:
         closing = [a for a in reconciled.assignments if a.record in prior.entity_of]
         xref_now = _current_before(xref, self.n)
-        keys = pc.binary_join_element_wise(xref_now.column("source_system"), xref_now.column("source_record_id"),
-                                           KEY_SEPARATOR)
-        xref_now = xref_now.filter(pc.is_in(keys, value_set=pa.array([a.record for a in closing], pa.string())))
+        xref_now = xref_now.filter(pc.is_in(record_ids(xref_now),
+                                            value_set=pa.array([a.record for a in closing], pa.string())))
         open_rows = {rid(s, r): row for s, r, row in zip(xref_now.column("source_system").to_pylist(),
                                                          xref_now.column("source_record_id").to_pylist(),
                                                          xref_now.to_pylist())}  # the closing records' rows only
