@@ -81,8 +81,11 @@ def entry(args: argparse.Namespace, *, now: dt.datetime) -> dict[str, Any]:
 
 def revokes_nothing(store: TableStore, row: dict[str, Any]) -> bool:
     """True if the revoke ``row`` ends no entry of the table in effect (nor can it end one of the YAML)."""
+    def in_effect(overrides: Overrides) -> tuple[object, ...]:
+        return overrides.force_link, overrides.force_split, overrides.pins
+
     table_only = Overrides(file=None)
-    return read_overrides(store, table_only, adding=[row]) == read_overrides(store, table_only)
+    return in_effect(read_overrides(store, table_only, adding=[row])) == in_effect(read_overrides(store, table_only))
 
 
 def main(argv: list[str] | None = None) -> int:

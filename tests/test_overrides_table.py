@@ -137,7 +137,8 @@ def test_the_latest_row_per_key_is_in_effect_and_must_agree_with_the_yaml():
     combined = with_table_rows(yaml, rows, table=MANUAL_OVERRIDES, attributes=GOLDEN_ATTRIBUTES)
     assert combined == Overrides(file=yaml.file, force_link=yaml.force_link,
                                  force_split=(ManualPair(RecordRef("crm", "b"), RecordRef("crm", "a"), ""),),
-                                 pins=(Pin("E1", "email", "new@example.com", ""),))
+                                 pins=(Pin("E1", "email", "new@example.com", ""),),
+                                 unlinked=(ManualPair(RecordRef("crm", "b"), RecordRef("crm", "a"), ""),))
 
     clashing = [*rows, pair(6, "force_split", "add", "crm:z", "crm:y"), pin(7, "add", "x@example.com"),
                 pin(7, "revoke", None)]

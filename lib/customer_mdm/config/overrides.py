@@ -50,6 +50,7 @@ class Overrides:
     pins: tuple[Pin, ...] = ()
     review_decisions: Path | None = None  # CSV: left,right,decision(accept|reject),reviewer,note
     unpinned: tuple[Pin, ...] = ()  # pins the table revoked: survivorship decides their values again
+    unlinked: tuple[ManualPair, ...] = ()  # links and splits the table revoked: their records are clustered again
 
 
 def _record(s: Section, key: str) -> RecordRef | None:
@@ -222,9 +223,9 @@ def with_table_rows(overrides: Overrides, rows: Iterable[Mapping[str, Any]], *, 
     entries = sorted(in_effect.items(), key=lambda item: item[1].row)
     pairs = {kind: tuple(e.override for (k, _, _), e in entries if k == kind and isinstance(e.override, ManualPair))
              for kind in _OPPOSITE}
-    revoked = sorted((e for e in latest.values() if e.action == "revoke" and isinstance(e.override, Pin)),
-                     key=lambda e: e.row)
+    revoked = sorted((e for e in latest.values() if e.action == "revoke"), key=lambda e: e.row)
     return replace(overrides, force_link=overrides.force_link + pairs["force_link"],
                    force_split=overrides.force_split + pairs["force_split"],
                    pins=overrides.pins + tuple(e.override for _, e in entries if isinstance(e.override, Pin)),
-                   unpinned=tuple(e.override for e in revoked if isinstance(e.override, Pin)))
+                   unpinned=tuple(e.override for e in revoked if isinstance(e.override, Pin)),
+                   unlinked=tuple(e.override for e in revoked if isinstance(e.override, ManualPair)))

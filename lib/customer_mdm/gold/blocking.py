@@ -41,9 +41,11 @@ def with_record_id(records: DataFrame) -> DataFrame:
     return records.withColumn(RID, record_id(F.col(KEY_COLUMNS[0]), F.col(KEY_COLUMNS[1])))
 
 
-def record_ids(table: pa.Table) -> pa.Array:
-    """``record_id`` of each row of an Arrow table with the key columns: the driver-side twin."""
-    return pc.binary_join_element_wise(table.column(KEY_COLUMNS[0]), table.column(KEY_COLUMNS[1]), KEY_SEPARATOR)
+def record_ids(table: pa.Table, *, prefix: str = "") -> pa.Array:
+    """``record_id`` of each row of an Arrow table with the key columns (``prefix``ed: a pair's side): the
+    driver-side twin."""
+    return pc.binary_join_element_wise(table.column(prefix + KEY_COLUMNS[0]), table.column(prefix + KEY_COLUMNS[1]),
+                                       KEY_SEPARATOR)
 
 
 def check_rules(spark: SparkSession, config: MatchingConfig, schema: StructType) -> list[ConfigIssue]:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from customer_mdm.gold.blocking import KEY_SEPARATOR
+from customer_mdm.gold.scoring import PAIR_KEYS
 
 Pair = tuple[str, str]
 Origin = Literal["model", "review"]
@@ -36,8 +37,7 @@ def pair_of(a: str, b: str) -> Pair:
 
 def pairs_column(table: pa.Table) -> list[Pair]:
     """The canonical pair of each row of a table with l_/r_ source_system and source_record_id columns."""
-    cols = [table.column(c).to_pylist() for c in ("l_source_system", "l_source_record_id", "r_source_system",
-                                                  "r_source_record_id")]
+    cols = [table.column(c).to_pylist() for c in PAIR_KEYS]
     return [pair_of(rid(a, b), rid(c, d)) for a, b, c, d in zip(*cols)]
 
 
@@ -57,20 +57,21 @@ class EdgeEvent:
     model_version: str | None
 
 
-def active_edges(log: pa.Table, *, before: int) -> dict[Pair, ActiveEdge]:
-    """Edges whose latest event before hop-2 increment ``before`` is 'add'."""
+def edges_in_force(log: pa.Table, *, before: int) -> pa.Table:
+    """The edge log's rows that are each pair's latest event before hop-2 increment ``before`` and an 'add':
+    the edge set then, one row a pair, in Arrow (a million edges never become Python objects)."""
     earlier = log.filter(pc.less(log.column("increment"), before))
-    rows = sorted(zip(earlier.column("increment").to_pylist(), pairs_column(earlier),
-                      earlier.column("action").to_pylist(), earlier.column("origin").to_pylist(),
-                      earlier.column("match_probability").to_pylist(), earlier.column("model_version").to_pylist()),
-                  key=lambda row: row[0])  # append-only, one event per pair and increment: increment order is event order
-    active: dict[Pair, ActiveEdge] = {}
-    for _, pair, action, origin, probability, model_version in rows:
-        if action == "add":
-            active[pair] = ActiveEdge(origin, probability, model_version)
-        else:
-            active.pop(pair, None)
-    return active
+    latest = earlier.group_by(list(PAIR_KEYS)).aggregate([("increment", "max")]) \
+        .rename_columns([*PAIR_KEYS, "increment"])  # append-only, one event per pair and increment
+    return earlier.join(latest, [*PAIR_KEYS, "increment"], join_type="inner").filter(
+        pc.equal(pc.field("action"), "add"))
+
+
+def active_edges(in_force: pa.Table) -> dict[Pair, ActiveEdge]:
+    """``edges_in_force`` rows as Python objects, by pair."""
+    return {pair: ActiveEdge(origin, probability, model_version) for pair, origin, probability, model_version in
+            zip(pairs_column(in_force), in_force.column("origin").to_pylist(),
+                in_force.column("match_probability").to_pylist(), in_force.column("model_version").to_pylist())}
 
 
 def edge_events(active: Mapping[Pair, ActiveEdge], *, matches: Mapping[Pair, float], model_version: str,

@@ -32,17 +32,18 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType
 
-from customer_mdm.config.overrides import Overrides, with_table_rows
-from customer_mdm.config.resolve import ResolveSettings
+from customer_mdm.config.overrides import ManualPair, Overrides, with_table_rows
+from customer_mdm.config.resolve import ResolveSettings, ReviewDecision
 from customer_mdm.gold.blocking import (BLOCK_KEYS, KEY_COLUMNS, L_RID, R_RID, RID, block, block_indexed,
                                        block_keys, pair_rows, record_ids, rules_digest, with_record_id)
 from customer_mdm.gold.comparisons import Plan
 from customer_mdm.gold.clustering import Edge
 from customer_mdm.gold.components import clusters_by_size
-from customer_mdm.gold.edges import (EdgeEvent, Pair, active_edges, after_events, edge_events,
+from customer_mdm.gold.closure import linked_closure
+from customer_mdm.gold.edges import (EdgeEvent, Pair, active_edges, after_events, edge_events, edges_in_force,
                                      pair_of, pairs_column, rid, split_rid)
 from customer_mdm.gold.identity import PriorState, Reconciled, reconcile
-from customer_mdm.gold.scoring import AUTO_MERGE, REVIEW, Model, score_arrow, score_pairs
+from customer_mdm.gold.scoring import AUTO_MERGE, PAIR_KEYS, REVIEW, Model, score_arrow, score_pairs
 from customer_mdm.gold.survivorship import GOLDEN_ATTRIBUTES, GOLDEN_SCHEMA, PIN_SCHEMA, golden_records
 from customer_mdm.gold.tables import (BLOCKING_KEYS, BLOCKING_KEYS_SCHEMA, BLOCKING_SKIPPED, BLOCKING_SKIPPED_SCHEMA,
                                       ENTITY_MERGES, ENTITY_MERGES_SCHEMA, ENTITY_XREF, ENTITY_XREF_SCHEMA,
@@ -87,6 +88,7 @@ class ResolveReport:
     merges: int = 0
     splits: int = 0
     records_moved: int = 0
+    records_reclustered: int = 0  # live records in the closure of the changes: clustered and reconciled again
     golden_written: int = 0
     golden_retired: int = 0
     seconds: float = 0.0
@@ -166,12 +168,13 @@ def _run_resolve(spark: SparkSession, store: TableStore, settings: ResolveSettin
     report = _Increment(spark, store, current, planned, run_id=run_id).apply()
     report = replace(report, seconds=time.monotonic() - started)
     log.info("gold increment %d (%s, %s): silver.party versions (%d, %d]: %d changed records, %d pairs scored (%s), "
-             "edges +%d -%d, %d review item(s), %d new entities, %d merge(s), %d split(s), %d record(s) moved, "
-             "golden records %d written %d retired, blocked by %s, %.1fs", report.increment, report.scope, mode,
-             report.from_version, report.to_version, report.changed_records, report.pairs_scored,
-             ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())) or "none", report.edges_added,
-             report.edges_removed, report.review_items, report.entities_created, report.merges, report.splits,
-             report.records_moved, report.golden_written, report.golden_retired, report.blocked_by, report.seconds)
+             "edges +%d -%d, %d review item(s), %d record(s) clustered again, %d new entities, %d merge(s), "
+             "%d split(s), %d record(s) moved, golden records %d written %d retired, blocked by %s, %.1fs",
+             report.increment, report.scope, mode, report.from_version, report.to_version, report.changed_records,
+             report.pairs_scored, ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())) or "none",
+             report.edges_added, report.edges_removed, report.review_items, report.records_reclustered,
+             report.entities_created, report.merges, report.splits, report.records_moved, report.golden_written,
+             report.golden_retired, report.blocked_by, report.seconds)
     if planned.resumed and (planned.scope != scope or planned.version < store.version(PARTY)):
         # a crashed run's increment was finished as planned; now the one this call was asked for. Only then:
         # a stream under steady load would otherwise chain increments, one call deep each, never reporting
@@ -191,6 +194,11 @@ def _current_before(table: pa.Table, increment: int) -> pa.Table:
     open_then = pc.or_kleene(pc.is_null(table.column("valid_to_increment")),
                        pc.greater_equal(table.column("valid_to_increment"), increment))
     return table.filter(pc.and_(began, open_then))
+
+
+def _pair(pair: ManualPair | ReviewDecision) -> Pair:
+    return pair_of(rid(pair.left.source_system, pair.left.source_record_id),
+                   rid(pair.right.source_system, pair.right.source_record_id))
 
 
 def _follow(entity: str, redirect: Mapping[str, str]) -> str:
@@ -253,10 +261,10 @@ class _Increment:
         rows = history.groupBy(RID).agg(F.min("valid_from").alias("first")).toArrow()
         return {k: v.isoformat() for k, v in zip(rows.column(RID).to_pylist(), rows.column("first").to_pylist())}
 
-    def prior(self, xref: pa.Table, live: Iterable[str]) -> PriorState:
-        current = _current_before(xref, self.n)
-        keys = [rid(a, b) for a, b in zip(current.column("source_system").to_pylist(),
-                                          current.column("source_record_id").to_pylist())]
+    def prior(self, current: pa.Table, xref: pa.Table, live: Iterable[str]) -> PriorState:
+        """The stored state of the ``current`` xref rows (the closure's) and the ``live`` records; every id ever
+        handed out, from the whole ``xref``."""
+        keys = record_ids(current).to_pylist()
         entities = current.column("entity_id").to_pylist()
         anchors = {e: k for k, e, a in zip(keys, entities, current.column("is_anchor").to_pylist()) if a}
         seen = {k: v.isoformat() for k, v in zip(keys, current.column("first_seen").to_pylist())}
@@ -264,6 +272,21 @@ class _Increment:
         used = frozenset(pc.unique(xref.filter(pc.less(xref.column("valid_from_increment"), self.n))
                                    .column("entity_id")).to_pylist())
         return PriorState(dict(zip(keys, entities)), anchors, used, seen)
+
+    def reclustered(self, in_force: pa.Table, current: pa.Table, changed: Iterable[str],
+                    earlier: Mapping[str, str], *, pairs: Iterable[Pair]) -> pa.Array:
+        """The records this increment clusters and reconciles again (``linked_closure``): seeded by the
+        ``changed`` records, both records of every scored match and manual link or split (in effect or revoked),
+        and the records of pinned or unpinned entities, whose golden records are rebuilt."""
+        pinned = pa.array(sorted({_follow(p.entity_id, earlier) for p in (*self.settings.overrides.pins,
+                                                                          *self.settings.overrides.unpinned)}),
+                          pa.string())
+        current_rid = record_ids(current)
+        seeds = pa.concat_arrays([pa.array(sorted({*changed, *(r for pair in pairs for r in pair)}), pa.string()),
+                                  current_rid.filter(pc.is_in(current.column("entity_id"), value_set=pinned))
+                                  .combine_chunks().cast(pa.string())])
+        return linked_closure(seeds, links=(record_ids(in_force, prefix="l_"), record_ids(in_force, prefix="r_")),
+                              members=(current_rid, current.column("entity_id")))
 
     # -- the increment ---------------------------------------------------------------------------------------
     def apply(self) -> ResolveReport:
@@ -342,37 +365,38 @@ class _Increment:
 
         queue = store.read_arrow(REVIEW_QUEUE)
         status = dict(zip(pairs_column(queue), queue.column("status").to_pylist()))
-        manual = {pair_of(rid(d.left.source_system, d.left.source_record_id),
-                          rid(d.right.source_system, d.right.source_record_id)): d for d in settings.decisions}
+        manual = {_pair(d): d for d in settings.decisions}
         accepted = {p for p, s in status.items() if s == "accepted"} | {p for p, d in manual.items()
                                                                          if d.decision == "accept"}
         rejected = {p for p, s in status.items() if s == "rejected"} | {p for p, d in manual.items()
                                                                          if d.decision == "reject"}
         accepted -= rejected
 
-        active = active_edges(store.read_arrow(MATCH_EDGES), before=self.n)
+        overrides = settings.overrides
+        must = [_pair(p) for p in overrides.force_link]
+        cannot = [_pair(p) for p in overrides.force_split]
+        in_force = edges_in_force(store.read_arrow(MATCH_EDGES), before=self.n)
+        xref = store.read_arrow(ENTITY_XREF)
+        current = _current_before(xref, self.n)
+        earlier = self.redirects_before()
+        in_scope = self.reclustered(in_force, current, live if self.scope == "full" else changed, earlier, pairs=[
+            *matches, *accepted, *rejected, *must, *cannot, *(_pair(p) for p in overrides.unlinked)])
+        active = active_edges(in_force.filter(pc.is_in(record_ids(in_force, prefix="l_"), value_set=in_scope)))
         events = edge_events(active, matches=matches, model_version=model_version, rescored=changed,
                              accepted=accepted, rejected=rejected)
         edges_now = after_events(active, events)
-        overrides = settings.overrides
-        must = [pair_of(rid(p.left.source_system, p.left.source_record_id),
-                        rid(p.right.source_system, p.right.source_record_id)) for p in overrides.force_link]
-        cannot = [pair_of(rid(p.left.source_system, p.left.source_record_id),
-                          rid(p.right.source_system, p.right.source_record_id)) for p in overrides.force_split]
+        records = set(in_scope.to_pylist()) & live
         clusters = clusters_by_size(
-            self.spark, live, [Edge(a, b, e.probability) for (a, b), e in edges_now.items() if e.origin == "model"],
+            self.spark, records, [Edge(a, b, e.probability) for (a, b), e in edges_now.items() if e.origin == "model"],
             must_link=must + [p for p, e in edges_now.items() if e.origin == "review"],
             cannot_link=cannot + sorted(rejected), max_size=settings.matching.clustering.max_cluster_size,
             driver_max_links=settings.matching.clustering.driver_max_links)
-
-        xref = store.read_arrow(ENTITY_XREF)
-        prior = self.prior(xref, live)
+        prior = self.prior(current.filter(pc.is_in(record_ids(current), value_set=in_scope)), xref, records)
         reconciled = reconcile(clusters, prior)
 
         review_rows = self.review_rows(scored, pair_keys, status, clusters.oversized, manual)
-        earlier = self.redirects_before()
         redirect = {**earlier, **{r.from_id: r.to_id for r in reconciled.redirects if r.kind == "merge"}}
-        golden, retired = self.golden(reconciled, prior, live_changed, live, redirect)
+        golden, retired = self.golden(reconciled, prior, live_changed, records, redirect)
 
         # -- writes, each once per increment; golden history last (the watermark) --------------------------
         hop = self.hop
@@ -397,7 +421,7 @@ class _Increment:
             review_items=len(review_rows), entities_created=len(reconciled.created),
             merges=sum(r.kind == "merge" for r in reconciled.redirects),
             splits=sum(r.kind == "split" for r in reconciled.redirects),
-            records_moved=reconciled.count("moved"),
+            records_moved=reconciled.count("moved"), records_reclustered=len(records),
             golden_written=golden.num_rows, golden_retired=len(retired),
             blocked_by="spark" if candidates.complete else "index")
 
@@ -465,8 +489,7 @@ class _Increment:
         if not rows:
             self.store.append_rows(REVIEW_QUEUE, [], txn=self.txn)
             return
-        keys = " AND ".join(f"t.{k} = s.{k}" for k in ("l_source_system", "l_source_record_id", "r_source_system",
-                                                         "r_source_record_id"))
+        keys = " AND ".join(f"t.{k} = s.{k}" for k in PAIR_KEYS)
         columns = REVIEW_QUEUE_SCHEMA.names
         self.store.merge(REVIEW_QUEUE, _rows(rows, spark_to_arrow(REVIEW_QUEUE_SCHEMA)), keys, txn=self.txn) \
             .when_matched_update({c: f"s.{c}" for c in ("status", "decided_by", "decided_at", "note", "increment",
