@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                   {"conf": args.conf, "lake": str(config.lake_root), "source": args.source, "resolve": args.resolve})
         summary = run_batch(spark, store, config, run, sources=file_sources(config, args.source),
                             resolve=prepared.resolve, resolve_scope=args.resolve, sla=prepared.sla)
+    except ConfigError as exc:  # a bad row in gold.manual_overrides, found before any write
+        return fail(exc, EXIT_USAGE)
     except MdmError as exc:
         return fail(exc, EXIT_FAILED)
     finally:
@@ -182,6 +184,8 @@ def replay_main(args: argparse.Namespace) -> int:
         else:
             summary = run_replay(spark, store, config, run, selection=selection, resolve=prepared.resolve,
                                  resolve_scope=args.resolve)
+    except ConfigError as exc:  # a bad row in gold.manual_overrides, found before any write
+        return fail(exc, EXIT_USAGE)
     except MdmError as exc:
         return fail(exc, EXIT_FAILED)
     finally:

@@ -16,6 +16,7 @@ import sys
 from customer_mdm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, job_operations, job_parser, parse
 from customer_mdm.config.resolve import load_resolve_settings
 from customer_mdm.errors import ConfigError, MdmError
+from customer_mdm.hops.resolve import read_overrides
 from customer_mdm.ops.erasure import erase, parse_record, plan_erasure
 from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.spark import build_session
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(spark, config)
         try:
             plan = plan_erasure(store, config, entity_id=args.entity, record=record)
+            read_overrides(store, resolve.overrides)  # a bad row in gold.manual_overrides: exit 2, nothing written
         except MdmError as exc:
             return fail(exc, EXIT_USAGE)
         # the run log names how the person was chosen, never who: ids of erased records must not outlive them

@@ -32,6 +32,7 @@ from customer_mdm.errors import ConfigError, MdmError
 from customer_mdm.hops.catch_up import CatchUp, HopLoop, HopSchedule, hop_loops
 from customer_mdm.hops.ingest_stream import IngestQuery, Trigger, kafka_sources, run_queries, start_ingest
 from customer_mdm.hops.match import load_model
+from customer_mdm.hops.resolve import read_overrides
 from customer_mdm.ops.health import CHECK_KINDS, CheckKind, end_of_run_checks, exit_code
 from customer_mdm.ops.runs import Run, new_run_id
 from customer_mdm.sources.kafka import wait_for_broker
@@ -136,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail(exc, EXIT_USAGE)
     try:
         store = open_store(spark, config)
+        if resolve is not None:
+            try:
+                read_overrides(store, resolve.overrides)  # a bad row in gold.manual_overrides: exit 2, nothing written
+            except ConfigError as exc:
+                return fail(exc, EXIT_USAGE)
         run = Run(store, args.run_id or new_run_id("stream"), "stream_job", "stream",
                   {"conf": args.conf, "lake": str(config.lake_root), "checkpoint": str(checkpoint),
                    "trigger": args.trigger, "source": args.source, "client": config.kafka.client,

@@ -1,6 +1,6 @@
 """Manual overrides entered in gold.manual_overrides (jobs/override.py, or a UI appending rows), through the real
-hops: they win over the model, persist across increments and end with a revoke; a bad row stops hop 2 before any
-write; the job checks an entry as hop 2 would and writes nothing when it refuses one."""
+hops: they win over the model, persist across increments and end with a revoke; a bad row stops hop 2 and the runs
+that end with it before any write; the job checks an entry as hop 2 would and writes nothing when it refuses one."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +16,10 @@ from customer_mdm.errors import ConfigError
 from customer_mdm.gold.survivorship import GOLDEN_ATTRIBUTES
 from customer_mdm.gold.tables import (BLOCKING_SKIPPED, ENTITY_MERGES, ENTITY_XREF, GOLDEN_HISTORY, GOLDEN_RECORD,
                                       MANUAL_OVERRIDES, MATCH_EDGES, MATCH_PAIRS, RESOLVE_LOG, REVIEW_QUEUE)
+from customer_mdm.hops.batch import run_batch
 from customer_mdm.hops.resolve import ensure_gold_tables
+from customer_mdm.ops.runs import Run
+from customer_mdm.ops.tables import RUNS
 from customer_mdm.storage import TableStore
 from test_replay import job_logging  # noqa: F401  (fixture)
 from test_resolve import eid, entities, land_and_refine, record, resolve, settings, store  # noqa: F401
@@ -89,7 +92,7 @@ def test_table_overrides_win_persist_and_end_with_a_revoke(spark, store, setting
     assert email == "bob.ray@example.com" and source.startswith("crm:bob")  # survivorship decides again
 
 
-def test_a_bad_row_stops_hop_2_before_it_writes(spark, store, settings):
+def test_a_bad_row_stops_hop_2_and_a_batch_run_before_they_write(spark, store, settings, config):
     land_and_refine(spark, store, [record("ann1", "ann", 0), record("bob1", "bob", 1)], "a.csv")
     ensure_gold_tables(store)  # an increment is due: silver.party has records gold has not resolved
     at = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
@@ -115,6 +118,13 @@ def test_a_bad_row_stops_hop_2_before_it_writes(spark, store, settings):
         (MANUAL_OVERRIDES, "row 4.kind", "'merge'"),
         (MANUAL_OVERRIDES, "row 5.entered_at", "nothing (the column is required)")]
     assert {t: store.version(t) for t in GOLD} == versions
+
+    # a batch (or replay, stream, erasure) run reads the table first: not even its run row is written
+    with pytest.raises(ConfigError) as raised_again:
+        run_batch(spark, store, config, Run(store, "r1", "batch_job", "batch", {}), sources=config.sources[:1],
+                  resolve=settings)
+    assert raised_again.value.issues == raised.value.issues
+    assert not store.exists(RUNS) and {t: store.version(t) for t in GOLD} == versions
 
 
 def test_the_latest_row_per_key_is_in_effect_and_must_agree_with_the_yaml():

@@ -16,7 +16,7 @@ from customer_mdm.config.resolve import ResolveSettings
 from customer_mdm.errors import MdmError
 from customer_mdm.hops.ingest_files import IngestReport, ingest_source
 from customer_mdm.hops.refine import RefineCounts, RefineReport, refine_source
-from customer_mdm.hops.resolve import ResolveReport, Scope, run_resolve
+from customer_mdm.hops.resolve import ResolveReport, Scope, read_overrides, run_resolve
 from customer_mdm.ops.faults import kill_point
 from customer_mdm.ops.health import BATCH_CHECKS, CheckResult, end_of_run_checks, exit_code
 from customer_mdm.ops.runs import Run, RunStatus
@@ -67,6 +67,7 @@ def run_batch(spark: SparkSession, store: TableStore, config: PipelineConfig, ru
               sources: Sequence[SourceConfig], resolve: ResolveSettings,
               resolve_scope: Scope = "incremental", sla: SlaConfig | None = None) -> BatchSummary:
     """With ``sla`` the run ends with those checks over its sources; a BREACH is the run's status."""
+    read_overrides(store, resolve.overrides)  # a bad row in gold.manual_overrides: ConfigError before any write
     run.start()
     ingests: list[IngestReport] = []
     refines: list[RefineReport] = []

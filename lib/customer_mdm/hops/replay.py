@@ -47,7 +47,7 @@ from customer_mdm.errors import MdmError
 from customer_mdm.hops.batch import gold_counts, silver_counts
 from customer_mdm.hops.refine import (HISTORY, PARTY, ROW_ORIGIN, RefineReport, RowFilter, ensure_silver_tables,
                                       refine_range, refine_source, watermark)
-from customer_mdm.hops.resolve import ResolveReport, Scope, run_resolve
+from customer_mdm.hops.resolve import ResolveReport, Scope, read_overrides, run_resolve
 from customer_mdm.ops.runs import Run
 from customer_mdm.ops.tables import DEAD_LETTER
 from customer_mdm.silver.canonical import BRONZE_VERSION
@@ -317,6 +317,7 @@ def run_replay(spark: SparkSession, store: TableStore, config: PipelineConfig, r
     """The batch job's ``--replay``: per selected source catch-up and replay, then gold catches up."""
     sources = replay_sources(config, selection.sources)
     started = time.monotonic()
+    read_overrides(store, resolve.overrides)  # a bad row in gold.manual_overrides: ConfigError before any write
     run.start()
     results: list[SourceReplay] = []
     try:
@@ -338,6 +339,7 @@ def run_rebuild(spark: SparkSession, store: TableStore, config: PipelineConfig, 
                 resolve: ResolveSettings, resolve_scope: Scope = "incremental") -> ReplaySummary:
     """The batch job's ``--rebuild-silver``: silver rebuilt from all of bronze, then gold catches up."""
     started = time.monotonic()
+    read_overrides(store, resolve.overrides)
     run.start()
     try:
         generation, results, before = rebuild_silver(store, config.sources, rules=config.quality_rules,

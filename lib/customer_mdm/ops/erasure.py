@@ -39,7 +39,7 @@ from customer_mdm.errors import MdmError
 from customer_mdm.gold.tables import (BLOCKING_KEYS, ENTITY_MERGES, ENTITY_XREF, GOLDEN_HISTORY, GOLDEN_RECORD,
                                       MANUAL_OVERRIDES, MATCH_EDGES, MATCH_PAIRS, REVIEW_QUEUE)
 from customer_mdm.hops.refine import HISTORY, PARTY, watermark
-from customer_mdm.hops.resolve import run_resolve
+from customer_mdm.hops.resolve import read_overrides, run_resolve
 from customer_mdm.ops.tables import DEAD_LETTER, ERASURE_SUPPRESSION, ERASURE_SUPPRESSION_SCHEMA
 from customer_mdm.ops.suppression import record_hash
 from customer_mdm.party import SOURCE_RECORD_ID
@@ -206,6 +206,7 @@ def erase(spark: SparkSession, store: TableStore, config: PipelineConfig, plan: 
     tables = [t for t in plan.predicates if store.exists(t)]
     if dry_run:
         return ErasureReport(run_id, plan, {}, {}, {}, (), True, time.monotonic() - started)
+    read_overrides(store, resolve.overrides)  # a bad row would stop the re-resolution after the deletions
     suppressed = _suppress(store, plan, run_id=run_id, reason=reason, at=now)
     behind = tuple(s.bronze_table for s in config.sources
                    if s.bronze_table in tables and watermark(store, s) < store.version(s.bronze_table))
