@@ -44,6 +44,8 @@ def with_record_id(records: DataFrame) -> DataFrame:
 def record_ids(table: pa.Table, *, prefix: str = "") -> pa.Array:
     """``record_id`` of each row of an Arrow table with the key columns (``prefix``ed: a pair's side): the
     driver-side twin."""
+    if not table.num_rows:  # a table read with no chunks: the kernel cannot type an empty result
+        return pa.array([], pa.string())
     return pc.binary_join_element_wise(table.column(prefix + KEY_COLUMNS[0]), table.column(prefix + KEY_COLUMNS[1]),
                                        KEY_SEPARATOR)
 

@@ -130,8 +130,9 @@ class TableStore(ABC):
     def read(self, table: str, *, version: int | None = None) -> DataFrame: ...
 
     @abstractmethod
-    def read_arrow(self, table: str, *, columns: Sequence[str] | None = None) -> pa.Table:
-        """The latest snapshot on the driver, without Spark: for small state tables read whole each run."""
+    def read_arrow(self, table: str, *, columns: Sequence[str] | None = None, version: int | None = None) -> pa.Table:
+        """A snapshot (the latest by default) on the driver, without Spark: for state tables read whole each run,
+        and a few columns of large ones."""
 
     @abstractmethod
     def read_added(self, table: str, *, after_version: int, up_to_version: int,

@@ -119,8 +119,8 @@ class DeltaRsStore(TableStore):
         self._check_readable(table, dt)
         return self._scan(table, dt, dt.file_uris())
 
-    def read_arrow(self, table: str, *, columns: Sequence[str] | None = None) -> pa.Table:
-        dt = self._open(table)
+    def read_arrow(self, table: str, *, columns: Sequence[str] | None = None, version: int | None = None) -> pa.Table:
+        dt = self._open(table, version)
         self._check_readable(table, dt)
         return dt.to_pyarrow_table(columns=list(columns) if columns is not None else None)
 
