@@ -119,6 +119,11 @@ def test_entities_keep_their_ids_as_records_join_change_leave_and_are_re_resolve
     assert_df_equality(store.read(ENTITY_XREF).where("is_current").drop("run_id", "recorded_at"), before,
                        ignore_row_order=True)
 
+    land_and_refine(spark, store, [record("bob1", "bob", 6, deleted=True)], "e.csv")  # bob's only record leaves
+    emptied = resolve(spark, store, settings, scope="full")  # in a full increment, too, its id retires
+    assert (emptied.golden_retired, set(entities(store))) == (1, {"ann2", "ann3"})
+    assert eid("bob1") not in {r["entity_id"] for r in store.read(GOLDEN_RECORD).collect()}
+
 
 def test_manual_links_splits_pins_and_review_decisions_win_and_persist(spark, store, settings, tmp_path):
     land_and_refine(spark, store, [record("ann1", "ann", 0), record("ann2", "ann", 1), record("bob1", "bob", 2),

@@ -402,7 +402,8 @@ class _Increment:
         xref = store.read_arrow(ENTITY_XREF)
         current = _current_before(xref, self.n)
         earlier = self.redirects_before()
-        in_scope = self.reclustered(in_force, current, live if self.scope == "full" else changed, earlier, pairs=[
+        seeds = live | changed if self.scope == "full" else changed  # full: every record, the deleted ones too
+        in_scope = self.reclustered(in_force, current, seeds, earlier, pairs=[
             *matches, *accepted, *rejected, *must, *cannot, *(_pair(p) for p in overrides.unlinked)])
         active = active_edges(in_force.filter(pc.is_in(record_ids(in_force, prefix="l_"), value_set=in_scope)))
         events = edge_events(active, matches=matches, model_version=model_version, rescored=changed,
