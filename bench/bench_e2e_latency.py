@@ -107,6 +107,14 @@ class Lake:
                 and gold == self.version("silver.party"))
 
 
+def _run_figures(runs: Sequence[dict[str, Any]], *, runs_name: str, seconds_name: str,
+                 rows_name: str) -> dict[str, Any]:
+    """How many runs a hop made while measured, their median duration and median input rows: where the wait is."""
+    return {runs_name: len(runs),
+            seconds_name: round(float(np.median([r["batch_duration_ms"] for r in runs])) / 1000, 1) if runs else None,
+            rows_name: float(np.median([r["input_rows"] for r in runs])) if runs else None}
+
+
 def _utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
@@ -197,13 +205,16 @@ def main() -> int:
             if job.wait(timeout=300) not in (0, 3):  # 3: stopped cleanly with an SLA check in breach
                 raise RuntimeError(f"stream job exited with {job.returncode}; see {job_log}")
             latencies = hop_latencies(lake, since, skip=warm_up["events"])
-            gold_runs = [r for r in lake.progress() if r["hop"] == "gold" and r["committed_at"] >= since]
+            runs = {hop: [r for r in lake.progress() if r["hop"] == hop and r["committed_at"] >= since]
+                    for hop in ("silver", "gold")}
         finally:
             if job is not None and job.poll() is None:
                 job.kill()
             stop_broker(Path(tmp) / "broker")
-            if job is not None and job.returncode not in (0, 3, None):
-                shutil.copy(project / "stream_job.log", Path(tempfile.gettempdir()) / "bench_e2e_latency_job.log")
+            if job is not None:  # kept: its per-hop lines say where the time went, or why the job failed
+                kept = Path(tempfile.gettempdir()) / "bench_e2e_latency_job.log"
+                shutil.copy(project / "stream_job.log", kept)
+                log.info("the stream job's log: %s", kept)
     figures: dict[str, Any] = {"events": measured["events"], "produced_events_per_s": measured["events_per_second"]}
     for hop in HOPS:
         figures.update(_percentiles(f"{hop}_latency", latencies[hop]))
@@ -211,10 +222,10 @@ def main() -> int:
         "events_without_gold_commit": measured["events"] - warm_up["events"] - len(latencies["gold"]),
         "catch_up_after_producer_s": round(caught_up_at - produced_at, 1),
         "ingest_lag_slope_events_per_s": round(lag_slope(lag.samples), 1),
-        "gold_increments": len(gold_runs),
-        "gold_increment_p50_s": round(float(np.median([r["batch_duration_ms"] for r in gold_runs])) / 1000, 1)
-        if gold_runs else None,
-        "gold_changed_records_p50": float(np.median([r["input_rows"] for r in gold_runs])) if gold_runs else None,
+        **_run_figures(runs["silver"], runs_name="silver_runs", seconds_name="silver_run_p50_s",
+                       rows_name="silver_rows_read_p50"),
+        **_run_figures(runs["gold"], runs_name="gold_increments", seconds_name="gold_increment_p50_s",
+                       rows_name="gold_changed_records_p50"),
         **monitor.figures(),
     })
     record("e2e_latency", figures, workload={"records_in_gold": args.records, "customers": args.customers,
